@@ -1,0 +1,31 @@
+"""pytest-forgetting: catch catastrophic forgetting before a fine-tuned model ships.
+
+Public API (heavy parts are imported on first use, so ``import pytest_forgetting`` is cheap)::
+
+    from pytest_forgetting import capability, load_suite, compare, assert_no_forgetting
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pytest_forgetting.errors import ForgettingError
+from pytest_forgetting.markers import capability
+from pytest_forgetting.tolerance import Tolerance, parse_tolerance
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "ModelHandle": "pytest_forgetting.models.handle",
+    "Loglikelihood": "pytest_forgetting.models.handle",
+}
+
+__all__ = ["ForgettingError", "Tolerance", "capability", "parse_tolerance", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_forgetting' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

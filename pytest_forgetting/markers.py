@@ -1,0 +1,116 @@
+"""The ``capability`` marker: which capability a test guards, and how strictly.
+
+Usable as ``@pytest.mark.capability("math", tolerance=0.02)`` or, with the same
+arguments, as ``@capability("math", tolerance=0.02)`` after
+``from pytest_forgetting import capability``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pytest
+
+from pytest_forgetting.errors import ForgettingError
+from pytest_forgetting.tolerance import Tolerance, parse_tolerance
+
+MARKER_NAME = "capability"
+POLICIES = ("non-inferiority", "significant")
+MARKER_KWARGS = ("tolerance", "policy", "alpha", "metric")
+MARKER_HELP = (
+    "capability(name, *, tolerance=None, policy=None, alpha=None, metric=None): the capability "
+    "this forgetting test guards; tolerance 0.02 (absolute) or '5%' (relative to base)"
+)
+
+
+@dataclass(frozen=True)
+class CapabilitySpec:
+    """A validated ``capability`` marker."""
+
+    name: str
+    tolerance: Optional[Tolerance] = None
+    policy: Optional[str] = None
+    alpha: Optional[float] = None
+    metric: Optional[str] = None
+
+
+def capability(
+    name: str,
+    *,
+    tolerance: float | str | None = None,
+    policy: str | None = None,
+    alpha: float | None = None,
+    metric: str | None = None,
+) -> pytest.MarkDecorator:
+    """Mark a test as guarding capability ``name``.
+
+    Args:
+        name: the capability, e.g. ``"math"``; ``--capability math`` selects by it.
+        tolerance: allowed drop, absolute (``0.02``) or relative (``"5%"``); overrides the
+            session default (``--forgetting-tolerance``).
+        policy: ``"non-inferiority"`` (default) or ``"significant"``.
+        alpha: significance level of the decision (default 0.05).
+        metric: which of the suite's metrics decides (e.g. ``"acc_norm"``).
+    """
+    kwargs = {
+        key: value
+        for key, value in (
+            ("tolerance", tolerance),
+            ("policy", policy),
+            ("alpha", alpha),
+            ("metric", metric),
+        )
+        if value is not None
+    }
+    spec = validate_marker_args((name,), kwargs, where="@capability")
+    del spec  # validated eagerly so that a typo fails at decoration time
+    return getattr(pytest.mark, MARKER_NAME)(name, **kwargs)
+
+
+def validate_marker_args(args: tuple[Any, ...], kwargs: dict[str, Any], where: str) -> CapabilitySpec:
+    """Check a capability marker's arguments; raise a one-line :class:`ForgettingError`."""
+    unknown = sorted(set(kwargs) - set(MARKER_KWARGS))
+    if unknown:
+        raise ForgettingError(
+            f"{where}: unknown keyword argument(s) {', '.join(map(repr, unknown))} for "
+            f"capability(); expected only: {', '.join(MARKER_KWARGS)}"
+        )
+    if len(args) != 1 or not isinstance(args[0], str) or not args[0].strip():
+        raise ForgettingError(
+            f"{where}: capability() takes exactly one capability name as a non-empty string, "
+            f"e.g. capability('math'); got positional arguments {args!r}"
+        )
+    policy = kwargs.get("policy")
+    if policy is not None and policy not in POLICIES:
+        raise ForgettingError(
+            f"{where}: unknown policy {policy!r}; expected one of: {', '.join(POLICIES)}"
+        )
+    alpha = kwargs.get("alpha")
+    if alpha is not None and (
+        isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1
+    ):
+        raise ForgettingError(f"{where}: alpha must be a number between 0 and 1, got {alpha!r}")
+    metric = kwargs.get("metric")
+    if metric is not None and not isinstance(metric, str):
+        raise ForgettingError(f"{where}: metric must be a metric name string, got {metric!r}")
+    raw_tolerance = kwargs.get("tolerance")
+    try:
+        tolerance = None if raw_tolerance is None else parse_tolerance(raw_tolerance)
+    except ForgettingError as exc:
+        raise ForgettingError(f"{where}: {exc}") from None
+    return CapabilitySpec(
+        name=args[0].strip(),
+        tolerance=tolerance,
+        policy=policy,
+        alpha=None if alpha is None else float(alpha),
+        metric=metric,
+    )
+
+
+def capability_of(item: pytest.Item) -> Optional[CapabilitySpec]:
+    """The validated capability marker closest to ``item``, or None if it has none."""
+    marker = item.get_closest_marker(MARKER_NAME)
+    if marker is None:
+        return None
+    return validate_marker_args(marker.args, dict(marker.kwargs), where=item.nodeid)

@@ -1,0 +1,1 @@
+"""Model specs (light, no torch), the backend contract, and the transformers/peft backend."""

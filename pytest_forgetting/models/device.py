@@ -1,0 +1,51 @@
+"""Turning ``--device`` and ``--dtype`` settings into torch objects."""
+
+from __future__ import annotations
+
+import torch
+
+from pytest_forgetting.errors import ForgettingError
+
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def resolve_device(setting: str) -> torch.device:
+    """``auto`` -> cuda if available else cpu; ``cuda``/``cuda:N`` must exist."""
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(setting)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ForgettingError(
+                f"--device {setting}: no CUDA GPU is available here; use --device cpu or auto"
+            )
+        index = device.index or 0
+        if index >= torch.cuda.device_count():
+            raise ForgettingError(
+                f"--device {setting}: only {torch.cuda.device_count()} CUDA device(s) visible; "
+                f"use cuda:0..cuda:{torch.cuda.device_count() - 1}"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ForgettingError(f"--device {setting}: MPS is not available here; use --device cpu")
+    return device
+
+
+def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
+    """``auto`` -> bfloat16 on a GPU that supports it, else float32."""
+    if setting == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return DTYPES[setting]
+    except KeyError:
+        raise ForgettingError(
+            f"--dtype {setting}: unknown dtype; expected auto, {', '.join(DTYPES)}"
+        ) from None

@@ -1,0 +1,248 @@
+"""The transformers/peft backend: a :class:`ModelHandle` over a causal LM.
+
+A base model and a PEFT adapter on it share one :class:`SharedModel`: the weights are in
+memory once, and the base handle runs with the adapter disabled (peft's
+``disable_adapter()``). Log-likelihoods follow lm-evaluation-harness exactly (see
+``../shared/RESEARCH.md`` section 3): trailing whitespace of the context moves to the
+continuation, the pair is tokenized jointly and split at the context's length, inputs are
+right-padded without an attention mask (causal attention makes padding invisible), and the
+score is the sum of the continuation tokens' ``log_softmax`` values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+
+from pytest_forgetting.models.batching import map_batched
+from pytest_forgetting.models.handle import Loglikelihood
+
+Prompt = Union[str, Sequence[int]]
+
+
+class SharedModel:
+    """One torch model in memory, possibly carrying a PEFT adapter that can be switched off."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+        self.model = model
+        self.device = device
+        self.dtype = dtype
+        self.has_adapter = False
+
+    def attach_adapter(self, peft_model: torch.nn.Module) -> None:
+        """Serve the tuned role from ``peft_model``, which wraps this model's weights."""
+        self.model = peft_model
+        self.has_adapter = True
+
+    def running_as(self, role: str) -> contextlib.AbstractContextManager:
+        """A context in which the model computes as ``role`` (adapter off for the base)."""
+        if role == "base" and self.has_adapter:
+            return self.model.disable_adapter()  # type: ignore[operator,union-attr]
+        return contextlib.nullcontext()
+
+
+class HFModelHandle:
+    """A base or tuned causal LM served from a :class:`SharedModel`.
+
+    Args:
+        shared: the model in memory.
+        tokenizer: a transformers tokenizer.
+        role: ``"base"`` or ``"tuned"``.
+        name: display name.
+        fingerprint: a function computing the fingerprint on first use.
+        batch_size: fixed batch size, or None for automatic.
+        add_special_tokens: passed to the tokenizer when encoding text.
+        source_path: the folder the model (or adapter) was loaded from.
+    """
+
+    def __init__(
+        self,
+        shared: SharedModel,
+        tokenizer: object,
+        *,
+        role: str,
+        name: str,
+        fingerprint: Callable[[], str],
+        batch_size: Optional[int] = None,
+        add_special_tokens: bool = False,
+        source_path: Optional[object] = None,
+    ) -> None:
+        self.shared = shared
+        self.source_path = source_path
+        self.tokenizer = tokenizer
+        self.role = role
+        self.name = name
+        self._fingerprint_fn = fingerprint
+        self._fingerprint: Optional[str] = None
+        self.batch_size = batch_size
+        self.add_special_tokens = add_special_tokens
+        config = getattr(shared.model, "config", None)
+        self.max_length = int(getattr(config, "max_position_embeddings", 2048) or 2048)
+
+    def __repr__(self) -> str:
+        return f"<HFModelHandle {self.role} {self.name!r} on {self.device} {self.dtype}>"
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs."""
+        return self.shared.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The model's compute dtype."""
+        return self.shared.dtype
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash of config, weights and tokenizer (computed once, on first use)."""
+        if self._fingerprint is None:
+            self._fingerprint = self._fingerprint_fn()
+        return self._fingerprint
+
+    @property
+    def prefix_token_id(self) -> int:
+        """The token standing in for an empty context (BOS, else EOS), as lm-eval does."""
+        tok = self.tokenizer
+        bos = getattr(tok, "bos_token_id", None)
+        return bos if bos is not None else tok.eos_token_id  # type: ignore[attr-defined]
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` with this handle's special-token setting."""
+        return list(self.tokenizer(text, add_special_tokens=self.add_special_tokens)["input_ids"])  # type: ignore[operator]
+
+    # -- forward passes -------------------------------------------------------------------
+    @torch.inference_mode()
+    def logits(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Raw logits ``[batch, len, vocab]`` for ``input_ids``, computed as this handle's role."""
+        with self.shared.running_as(self.role):
+            output = self.shared.model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=None if attention_mask is None else attention_mask.to(self.device),
+            )
+        return output.logits
+
+    def _right_padded(self, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
+        longest = max(len(seq) for seq in sequences)
+        batch = torch.zeros((len(sequences), longest), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            batch[row, : len(seq)] = torch.tensor(list(seq), dtype=torch.long)
+        return batch
+
+    def token_logprobs(
+        self, sequences: Sequence[Sequence[int]], *, batch_size: Optional[int] = None
+    ) -> Iterator[torch.Tensor]:
+        """Per sequence, float32 next-token log-distributions ``[len, vocab]`` (on CPU)."""
+
+        def run(batch: list[Sequence[int]]) -> list[torch.Tensor]:
+            logprobs = F.log_softmax(self.logits(self._right_padded(batch)).float(), dim=-1)
+            return [logprobs[row, : len(seq)].cpu() for row, seq in enumerate(batch)]
+
+        lengths = [len(seq) for seq in sequences]
+        yield from map_batched(
+            list(sequences), lengths, run, batch_size=batch_size or self.batch_size, device=self.device
+        )
+
+    # -- lm-eval log-likelihood -----------------------------------------------------------
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """lm-eval's split: move trailing spaces, encode jointly, cut at the context length."""
+        if context == "":
+            return [self.prefix_token_id], self.encode(continuation)
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces > 0:
+            continuation = context[-n_spaces:] + continuation
+            context = context[:-n_spaces]
+        whole = self.encode(context + continuation)
+        context_ids = self.encode(context)
+        return context_ids, whole[len(context_ids) :]
+
+    def loglikelihood(
+        self, requests: Sequence[tuple[str, str]], *, batch_size: Optional[int] = None
+    ) -> list[Loglikelihood]:
+        """Score ``(context, continuation)`` pairs exactly as lm-evaluation-harness does."""
+        encoded = [self.encode_pair(context, continuation) for context, continuation in requests]
+        return self.loglikelihood_tokens(encoded, batch_size=batch_size)
+
+    @torch.inference_mode()
+    def loglikelihood_tokens(
+        self, encoded: Sequence[tuple[Sequence[int], Sequence[int]]], *, batch_size: Optional[int] = None
+    ) -> list[Loglikelihood]:
+        """Score pre-tokenized ``(context_ids, continuation_ids)`` pairs."""
+        inputs = []
+        for context_ids, continuation_ids in encoded:
+            if not continuation_ids:
+                raise ValueError("empty continuation: nothing to score")
+            whole = (list(context_ids) + list(continuation_ids))[-(self.max_length + 1) :]
+            inputs.append((whole[:-1], list(continuation_ids)))
+
+        def run(batch: list[tuple[list[int], list[int]]]) -> list[Loglikelihood]:
+            logprobs = F.log_softmax(self.logits(self._right_padded([inp for inp, _ in batch])).float(), dim=-1)
+            results = []
+            for row, (inp, continuation) in enumerate(batch):
+                span = logprobs[row, len(inp) - len(continuation) : len(inp)]
+                target = torch.tensor(continuation, device=span.device).unsqueeze(-1)
+                picked = torch.gather(span, 1, target).squeeze(-1)
+                greedy = bool((span.argmax(dim=-1) == target.squeeze(-1)).all())
+                results.append(Loglikelihood(float(picked.sum()), greedy, len(continuation)))
+            return results
+
+        lengths = [len(inp) for inp, _ in inputs]
+        return map_batched(inputs, lengths, run, batch_size=batch_size or self.batch_size, device=self.device)
+
+    # -- generation -----------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        max_new_tokens: int = 64,
+        stop: Sequence[str] = (),
+        batch_size: Optional[int] = None,
+    ) -> list[str]:
+        """Greedy decoding with left padding; each output is cut at its first stop string.
+
+        A prompt is text (encoded with this handle's settings) or a list of token ids (e.g.
+        a chat-templated prompt that already holds its special tokens).
+        """
+        encoded = [self.encode(p) if isinstance(p, str) else list(p) for p in prompts]
+        tok = self.tokenizer
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id  # type: ignore[attr-defined]
+
+        def run(batch: list[list[int]]) -> list[str]:
+            longest = max(len(seq) for seq in batch)
+            input_ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), longest), dtype=torch.long)
+            for row, seq in enumerate(batch):
+                input_ids[row, longest - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+                mask[row, longest - len(seq) :] = 1
+            extra = {"stop_strings": list(stop), "tokenizer": tok} if stop else {}
+            with self.shared.running_as(self.role):
+                output = self.shared.model.generate(  # type: ignore[operator]
+                    input_ids=input_ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
+                    pad_token_id=pad_id,
+                    **extra,
+                )
+            texts = tok.batch_decode(output[:, longest:], skip_special_tokens=True)  # type: ignore[attr-defined]
+            return [cut_at_stop(text, stop) for text in texts]
+
+        lengths = [len(seq) + max_new_tokens for seq in encoded]
+        return map_batched(encoded, lengths, run, batch_size=batch_size or self.batch_size, device=self.device)
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """``text`` up to (not including) the earliest occurrence of any stop string."""
+    cut = len(text)
+    for marker in stop:
+        if marker:
+            found = text.find(marker)
+            if found != -1:
+                cut = min(cut, found)
+    return text[:cut]

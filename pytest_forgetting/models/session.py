@@ -1,0 +1,56 @@
+"""The session's pair of models: resolved at start-up, loaded on first use, once."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pytest_forgetting.models.handle import ModelHandle
+from pytest_forgetting.models.spec import LoadOptions, ModelSpec
+
+
+class ModelPair:
+    """The base and tuned models of a session, each loaded at most once.
+
+    Loading goes through the ``pytest_forgetting_load_model`` hook, so plugins can provide
+    other backends. For an adapter, the base is loaded first and handed to the hook so the
+    adapter can share its weights.
+    """
+
+    def __init__(self, hook: Any, config: Any, base_spec: ModelSpec, tuned_spec: ModelSpec,
+                 options: LoadOptions) -> None:
+        self._hook = hook
+        self._config = config
+        self.base_spec = base_spec
+        self.tuned_spec = tuned_spec
+        self.options = options
+        self._base: Optional[ModelHandle] = None
+        self._tuned: Optional[ModelHandle] = None
+        self.loads = 0
+
+    def _load(self, spec: ModelSpec, base: Optional[ModelHandle]) -> ModelHandle:
+        handle = self._hook.pytest_forgetting_load_model(
+            config=self._config, spec=spec, options=self.options, base=base
+        )
+        if handle is None:
+            raise RuntimeError(f"no pytest_forgetting_load_model implementation loaded {spec.source}")
+        self.loads += 1
+        return handle
+
+    @property
+    def base(self) -> ModelHandle:
+        """The base model (loaded on first access)."""
+        if self._base is None:
+            self._base = self._load(self.base_spec, None)
+        return self._base
+
+    @property
+    def tuned(self) -> ModelHandle:
+        """The tuned model (loaded on first access; an adapter shares the base's weights)."""
+        if self._tuned is None:
+            base = self.base if self.tuned_spec.kind == "adapter" else self._base
+            tuned = self._load(self.tuned_spec, base)
+            from pytest_forgetting.models.loading import check_same_vocabulary
+
+            check_same_vocabulary(self.base, tuned)
+            self._tuned = tuned
+        return self._tuned

@@ -1,0 +1,192 @@
+"""Command-line options and their ini equivalents, parsed and validated (no torch here).
+
+Every option has an ini key so an adapter repo can set defaults in ``pyproject.toml``
+under ``[tool.pytest.ini_options]``; the command line wins over the ini file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pytest
+
+from pytest_forgetting.errors import ForgettingError
+from pytest_forgetting.markers import POLICIES
+from pytest_forgetting.tolerance import Tolerance, parse_tolerance
+
+DTYPE_CHOICES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def parse_device(value: str) -> str:
+    """``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N``."""
+    value = value.strip()
+    if not _DEVICE_PATTERN.match(value):
+        raise ForgettingError(f"device {value!r}: expected auto, cpu, mps, cuda or cuda:N")
+    return value
+
+
+def parse_dtype(value: str) -> str:
+    """One of :data:`DTYPE_CHOICES`."""
+    value = value.strip()
+    if value not in DTYPE_CHOICES:
+        raise ForgettingError(f"dtype {value!r}: expected one of {', '.join(DTYPE_CHOICES)}")
+    return value
+
+
+def parse_batch_size(value: str) -> Optional[int]:
+    """``auto`` (None) or a positive integer."""
+    value = str(value).strip()
+    if value == "auto":
+        return None
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise ForgettingError(f"batch size {value!r}: expected 'auto' or a positive integer")
+
+
+def parse_alpha(value: str) -> float:
+    """A significance level strictly between 0 and 1."""
+    try:
+        alpha = float(value)
+    except ValueError:
+        alpha = -1.0
+    if not 0 < alpha < 1:
+        raise ForgettingError(f"alpha {value!r}: expected a number between 0 and 1, e.g. 0.05")
+    return alpha
+
+
+def parse_policy(value: str) -> str:
+    """``non-inferiority`` or ``significant``."""
+    if value not in POLICIES:
+        raise ForgettingError(f"policy {value!r}: expected one of {', '.join(POLICIES)}")
+    return value
+
+
+def _flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Adapt a parser for argparse: a ForgettingError becomes argparse's one-line error."""
+    import argparse
+
+    def convert(value: str) -> Any:
+        try:
+            return parse(value)
+        except ForgettingError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__.replace("parse_", "")
+    return convert
+
+
+@dataclass(frozen=True)
+class _Option:
+    flag: str
+    dest: str
+    ini: str
+    help: str
+    parse: Optional[Callable[[str], Any]] = None
+    kind: str = "value"  # value | bool | list | path
+
+
+OPTIONS = (
+    _Option("--tuned-model", "forgetting_tuned_model", "forgetting_tuned_model",
+            "the fine-tuned model: a checkpoint folder, a PEFT adapter folder, or a model id "
+            "already in the local Hugging Face cache", kind="path"),
+    _Option("--base-model", "forgetting_base_model", "forgetting_base_model",
+            "the base model (optional for an adapter whose adapter_config.json names a base "
+            "that is available locally)", kind="path"),
+    _Option("--device", "forgetting_device", "forgetting_device",
+            "auto (cuda if available, else cpu), cpu, cuda, cuda:N or mps [auto]", parse_device),
+    _Option("--dtype", "forgetting_dtype", "forgetting_dtype",
+            "auto (bfloat16 on a GPU that supports it, else float32), float32, bfloat16, "
+            "float16 [auto]", parse_dtype),
+    _Option("--forgetting-batch-size", "forgetting_batch_size", "forgetting_batch_size",
+            "auto or a positive integer [auto]", parse_batch_size),
+    _Option("--trust-remote-code", "forgetting_trust_remote_code", "forgetting_trust_remote_code",
+            "allow models whose config maps to custom code (off by default)", kind="bool"),
+    _Option("--allow-pickle-weights", "forgetting_allow_pickle", "forgetting_allow_pickle_weights",
+            "allow pickle (*.bin) weights, which can run code when loaded (off by default)",
+            kind="bool"),
+    _Option("--capability", "forgetting_capabilities", "forgetting_capabilities",
+            "run only tests marked with this capability (repeatable)", kind="list"),
+    _Option("--forgetting-tolerance", "forgetting_tolerance", "forgetting_tolerance",
+            "default allowed drop: absolute (0.02) or relative ('5%%') [0.02]", parse_tolerance),
+    _Option("--forgetting-alpha", "forgetting_alpha", "forgetting_alpha",
+            "significance level of verdicts [0.05]", parse_alpha),
+    _Option("--forgetting-policy", "forgetting_policy", "forgetting_policy",
+            "non-inferiority (pass only when the drop is shown to be within tolerance) or "
+            "significant (fail only on a significant drop beyond tolerance) [non-inferiority]",
+            parse_policy),
+    _Option("--forgetting-report", "forgetting_report", "forgetting_report",
+            "folder for report.json, report.md and plot.png", kind="path"),
+)
+_BY_DEST = {option.dest: option for option in OPTIONS}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every option in the ``forgetting`` group, plus its ini key."""
+    group = parser.getgroup("forgetting", "catastrophic forgetting checks (pytest-forgetting)")
+    for option in OPTIONS:
+        if option.kind == "bool":
+            group.addoption(option.flag, action="store_true", default=None, dest=option.dest,
+                            help=option.help)
+            parser.addini(option.ini, option.help, type="bool", default=False)
+        elif option.kind == "list":
+            group.addoption(option.flag, action="append", default=None, dest=option.dest,
+                            metavar="NAME", help=option.help)
+            parser.addini(option.ini, option.help, type="args", default=[])
+        else:
+            group.addoption(option.flag, default=None, dest=option.dest, metavar="VALUE",
+                            help=option.help,
+                            type=_flag_type(option.parse) if option.parse else None)
+            parser.addini(option.ini, option.help, default=None)
+
+
+def get(config: pytest.Config, dest: str) -> Any:
+    """The value of an option: command line, else ini (parsed), else None/False/[]."""
+    option = _BY_DEST[dest]
+    value = config.getoption(dest)
+    if value is not None:
+        if option.kind == "path":
+            return _relative_to(value, Path(config.invocation_params.dir))
+        return value
+    ini_value = config.getini(option.ini)
+    if option.kind in ("bool", "list"):
+        return ini_value
+    if ini_value in (None, ""):
+        return None
+    if option.kind == "path":
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return _relative_to(str(ini_value), base)
+    assert option.parse is not None
+    try:
+        return option.parse(str(ini_value))
+    except ForgettingError as exc:
+        raise pytest.UsageError(f"ini {option.ini}: {exc}") from None
+
+
+def _relative_to(value: str, base: Path) -> str:
+    """A relative path that exists under ``base`` becomes absolute; ids stay as they are."""
+    candidate = Path(value).expanduser()
+    if not candidate.is_absolute() and (base / candidate).exists():
+        return str(base / candidate)
+    return value
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Session-wide decision defaults (markers and assertion arguments override them)."""
+
+    tolerance: Tolerance
+    alpha: float
+    policy: str
+
+
+def decision_defaults(config: pytest.Config) -> Defaults:
+    """The session's default tolerance, alpha and policy."""
+    return Defaults(
+        tolerance=get(config, "forgetting_tolerance") or Tolerance(0.02),
+        alpha=get(config, "forgetting_alpha") or 0.05,
+        policy=get(config, "forgetting_policy") or "non-inferiority",
+    )
