@@ -38,6 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.stash[MODEL_PAIR] = None
+    settings.validate(config)
     tuned = settings.get(config, "forgetting_tuned_model")
     if tuned is None:
         return
@@ -79,8 +80,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_setup(item: pytest.Item) -> None:
     try:
         capability_of(item)
+        return
     except ForgettingError as exc:
-        pytest.fail(f"pytest-forgetting: {exc}", pytrace=False)
+        problem = str(exc)
+    pytest.fail(f"pytest-forgetting: {problem}", pytrace=False)
 
 
 @pytest.hookimpl(trylast=True)
@@ -107,7 +110,8 @@ def _loaded(request: pytest.FixtureRequest, role: str) -> "ModelHandle":
     try:
         return pair.base if role == "base" else pair.tuned
     except ForgettingError as exc:
-        pytest.fail(f"pytest-forgetting: {exc}", pytrace=False)
+        problem = str(exc)
+    pytest.fail(f"pytest-forgetting: {problem}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

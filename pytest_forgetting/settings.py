@@ -166,6 +166,13 @@ def get(config: pytest.Config, dest: str) -> Any:
         raise pytest.UsageError(f"ini {option.ini}: {exc}") from None
 
 
+def validate(config: pytest.Config) -> None:
+    """Parse every ini value now, so a typo fails at start-up even if unused yet."""
+    for option in OPTIONS:
+        if option.parse is not None:
+            get(config, option.dest)
+
+
 def _relative_to(value: str, base: Path) -> str:
     """A relative path that exists under ``base`` becomes absolute; ids stay as they are."""
     candidate = Path(value).expanduser()
