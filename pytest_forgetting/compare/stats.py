@@ -215,7 +215,10 @@ def tango_interval(
         if abs(est - edge) <= eps:
             return edge
         near_edge = edge - math.copysign(eps, edge)
-        f = lambda d: tango_score(b, c, n, d) - target  # noqa: E731
+
+        def f(d: float) -> float:
+            return tango_score(b, c, n, d) - target
+
         if f(near_edge) * f(est) > 0.0:  # score never reaches z before the edge
             return edge
         return float(optimize.brentq(f, min(est, near_edge), max(est, near_edge), xtol=1e-14))
@@ -356,7 +359,8 @@ def paired_bootstrap(
 
     Resamples the items with replacement ``n_resamples`` times (same indices for both
     models, i.e. resampling ``d_i = tuned_i - base_i``) with ``numpy.random.default_rng(seed)``,
-    in chunks of bounded memory; the same inputs and seed give the same result.
+    in chunks of bounded memory; the same inputs and seed give the same result. Cost grows
+    as ``n * n_resamples`` (about 0.1 s for n = 1,000 and 4 s for n = 50,000 at B = 10,000).
 
     * ``ci_low``/``ci_high``: ``alpha`` and ``1 - alpha`` percentiles of the resampled deltas
       (also the one-sided ``lower_bound``/``upper_bound``).
@@ -390,7 +394,7 @@ def paired_bootstrap(
         ci_high=high,
         lower_bound=low,
         upper_bound=high,
-        p_value=(1.0 + not_worse) / (n_resamples + 1.0),
+        p_value=(1.0 + float(not_worse)) / (n_resamples + 1.0),
         n_resamples=n_resamples,
         seed=seed,
         alpha=alpha,
@@ -407,14 +411,14 @@ def non_inferior_continuous(stats: PairedContinuous, tolerance_abs: float) -> bo
 # ----------------------------------------------------------------------------- multiplicity
 
 
-def _check_p_values(p_values: Sequence[float]) -> np.ndarray:
+def _check_p_values(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     p = np.asarray(p_values, dtype=np.float64).reshape(-1)
     if np.any(~((p >= 0.0) & (p <= 1.0))):
-        raise ValueError(f"p-values {list(p_values)!r}; expected numbers in [0, 1]")
+        raise ValueError(f"p-values {p.tolist()!r}; expected numbers in [0, 1]")
     return p
 
 
-def holm(p_values: Sequence[float]) -> list[float]:
+def holm(p_values: Sequence[float] | np.ndarray) -> list[float]:
     """Holm (1979) step-down adjusted p-values (family-wise error), in input order.
 
     Sorted ascending, ``adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))``.
@@ -428,7 +432,7 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
-def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+def benjamini_hochberg(p_values: Sequence[float] | np.ndarray) -> list[float]:
     """Benjamini-Hochberg (1995) step-up adjusted p-values (false discovery rate), input order.
 
     Sorted ascending, ``adj_(i) = min_{j >= i} min(1, m p_(j) / j)``.
@@ -475,9 +479,7 @@ def items_needed(
     return max(1, math.ceil(n - 1e-9))
 
 
-def minimum_detectable_drop(
-    n: float, psi: float, alpha: float = 0.05, power: float = 0.8
-) -> float:
+def minimum_detectable_drop(n: float, psi: float, alpha: float = 0.05, power: float = 0.8) -> float:
     """Smallest paired drop D detectable with ``n`` items at discordance ``psi``.
 
     Solves ``n D^2 = [z_a sqrt(psi) + z_b sqrt(psi - D^2)]^2`` in closed form:
@@ -492,6 +494,6 @@ def minimum_detectable_drop(
     z_a, z_b = _z_levels(alpha, power)
     if n < z_a**2:
         return math.inf
-    return math.sqrt(psi) * (z_a * math.sqrt(n) + z_b * math.sqrt(n - z_a**2 + z_b**2)) / (
-        n + z_b**2
+    return (
+        math.sqrt(psi) * (z_a * math.sqrt(n) + z_b * math.sqrt(n - z_a**2 + z_b**2)) / (n + z_b**2)
     )

@@ -246,3 +246,18 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
             if found != -1:
                 cut = min(cut, found)
     return text[:cut]
+
+
+def chat_prompt(tokenizer: object, prompt: str, system: Optional[str] = None) -> str:
+    """``prompt`` wrapped in the tokenizer's chat template, ready for the assistant's reply."""
+    if not getattr(tokenizer, "chat_template", None):
+        from pytest_forgetting.errors import ForgettingError
+
+        raise ForgettingError(
+            "chat_template=True but the tokenizer has no chat template; load the suite with "
+            "chat_template=False or use a tokenizer that ships one"
+        )
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": prompt}
+    ]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)  # type: ignore[attr-defined,no-any-return]

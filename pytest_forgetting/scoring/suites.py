@@ -1,0 +1,276 @@
+"""Suites: the items a capability is measured on, loaded with ``datasets`` and validated.
+
+Schemas (one row per item; ``id`` is optional everywhere, ``cluster`` optionally groups
+items that share a passage or template, for clustered standard errors):
+
+* ``multiple_choice``: ``{"question": str, "choices": [str, ...], "answer": int | str}``;
+  the answer is the gold choice's index or its text.
+* ``generation``: ``{"prompt": str, "target": str | [str, ...]}``; ``target`` may be
+  omitted for scorers that need none (e.g. forbidden phrases).
+* ``text`` (perplexity and drift): ``{"text": str}`` or ``{"prompt": str}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union
+
+from pytest_forgetting.errors import ForgettingError
+
+Kind = Literal["multiple_choice", "generation", "text"]
+KINDS: tuple[str, ...] = ("multiple_choice", "generation", "text")
+DEFAULT_MC_TEMPLATE = "Question: {question}\nAnswer:"
+DEFAULT_DELIMITER = " "
+_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One validated row of a suite."""
+
+    id: str
+    prompt: str
+    choices: tuple[str, ...] = ()
+    answer: Optional[int] = None
+    targets: tuple[str, ...] = ()
+    cluster: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """How items become model inputs and scores (part of the suite's identity)."""
+
+    template: str = DEFAULT_MC_TEMPLATE
+    target_delimiter: str = DEFAULT_DELIMITER
+    fewshot: tuple[tuple[str, str], ...] = ()
+    fewshot_separator: str = "\n\n"
+    chat_template: bool = False
+    system_prompt: Optional[str] = None
+    scorer: Optional[str] = None
+    scorer_options: tuple[tuple[str, Any], ...] = ()
+    max_new_tokens: int = 64
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named, validated list of items of one kind with its settings."""
+
+    name: str
+    kind: Kind
+    items: tuple[Item, ...]
+    settings: SuiteSettings = field(default_factory=SuiteSettings)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash of the items and settings (not of where they were read from)."""
+        payload = json.dumps(
+            {"kind": self.kind, "items": [asdict(i) for i in self.items], "settings": asdict(self.settings)},
+            sort_keys=True, default=repr,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def context(self, item: Item) -> str:
+        """The text the model sees before the answer: few-shot examples, then the item."""
+        shots = [f"{prompt}{self.settings.target_delimiter}{answer}" for prompt, answer in self.settings.fewshot]
+        return self.settings.fewshot_separator.join([*shots, item.prompt])
+
+
+def load_suite(
+    source: Union[str, Path, Sequence[Mapping[str, Any]]],
+    kind: str,
+    *,
+    name: Optional[str] = None,
+    template: Optional[str] = None,
+    target_delimiter: str = DEFAULT_DELIMITER,
+    fewshot: Union[int, Sequence[Mapping[str, Any]]] = 0,
+    chat_template: bool = False,
+    system_prompt: Optional[str] = None,
+    scorer: Optional[str] = None,
+    max_new_tokens: int = 64,
+    stop: Sequence[str] = (),
+    limit: Optional[int] = None,
+    split: str = "train",
+    **scorer_options: Any,
+) -> Suite:
+    """Load and validate a suite.
+
+    Args:
+        source: a local ``.jsonl``/``.json``/``.csv``/``.parquet`` file, a dataset name
+            available offline (``datasets.load_dataset``), or a list of row dicts.
+        kind: ``"multiple_choice"``, ``"generation"`` or ``"text"``.
+        name: display name (default: the file's stem).
+        template: prompt template with ``{field}`` placeholders; the default for multiple
+            choice is lm-eval's zero-shot ``"Question: {question}\\nAnswer:"``, for the other
+            kinds ``"{prompt}"`` / ``"{text}"``.
+        target_delimiter: put between the context and each choice (lm-eval: ``" "``).
+        fewshot: the first N rows serve as worked examples (and are not scored), or a list
+            of example rows.
+        chat_template: wrap each prompt in the tokenizer's chat template (instruct models).
+        system_prompt: optional system message when ``chat_template`` is on.
+        scorer: for generation suites, the scorer's name (see :mod:`scorers`), default
+            ``"exact_match"``; ``**scorer_options`` are passed to it.
+        max_new_tokens, stop: generation settings.
+        limit: score only the first N items.
+        split: dataset split, for dataset names.
+    """
+    if kind not in KINDS:
+        raise ForgettingError(f"unknown suite kind {kind!r}; expected one of: {', '.join(KINDS)}")
+    rows, where = _read_rows(source, split)
+    label = name or (Path(str(source)).stem if not isinstance(source, (list, tuple)) else kind)
+    if kind == "multiple_choice" and template is None:
+        template = DEFAULT_MC_TEMPLATE
+    template = template or ("{text}" if kind == "text" else "{prompt}")
+    shots: list[Mapping[str, Any]] = []
+    if isinstance(fewshot, int):
+        if fewshot < 0 or fewshot >= len(rows):
+            raise ForgettingError(f"{where}: fewshot={fewshot} must be between 0 and {len(rows) - 1} (rows available)")
+        shots, rows = rows[:fewshot], rows[fewshot:]
+        first_row = fewshot
+    else:
+        shots, first_row = list(fewshot), 0
+    items = [
+        _validate(row, kind, template, where, first_row + index + 1)
+        for index, row in enumerate(rows)
+    ]
+    if limit is not None:
+        items = items[:limit]
+    if not items:
+        raise ForgettingError(f"{where}: the suite has no items")
+    ids = [item.id for item in items]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise ForgettingError(f"{where}: item id {duplicate!r} appears more than once; ids must be unique")
+    fewshot_pairs = tuple(
+        (shot.prompt, shot.choices[shot.answer] if shot.choices else (shot.targets or ("",))[0])  # type: ignore[index]
+        for shot in (_validate(row, kind, template, where, index + 1) for index, row in enumerate(shots))
+    )
+    settings = SuiteSettings(
+        template=template,
+        target_delimiter=target_delimiter,
+        fewshot=fewshot_pairs,
+        chat_template=chat_template,
+        system_prompt=system_prompt,
+        scorer=scorer if scorer is not None else ("exact_match" if kind == "generation" else None),
+        scorer_options=tuple(sorted(scorer_options.items())),
+        max_new_tokens=max_new_tokens,
+        stop=tuple(stop),
+    )
+    return Suite(name=label, kind=kind, items=tuple(items), settings=settings, source=where)  # type: ignore[arg-type]
+
+
+def _read_rows(source: Union[str, Path, Sequence[Mapping[str, Any]]], split: str) -> tuple[list[Mapping[str, Any]], str]:
+    if isinstance(source, (list, tuple)):
+        return list(source), "<rows>"
+    path = Path(source)
+    if path.exists():
+        builder = _FORMATS.get(path.suffix.lower())
+        if builder is None:
+            raise ForgettingError(
+                f"{path}: unsupported suite file type {path.suffix!r}; expected one of {', '.join(_FORMATS)}"
+            )
+        if builder == "json":
+            return _read_json_lines(path), str(path)
+        return _load_with_datasets(builder, str(path), split, str(path)), str(path)
+    if isinstance(source, str) and not source.endswith(tuple(_FORMATS)):
+        return _load_with_datasets(source, None, split, source), source
+    raise ForgettingError(f"{source}: no such suite file")
+
+
+def _read_json_lines(path: Path) -> list[Mapping[str, Any]]:
+    """JSONL (or a JSON list) read directly, so a broken line is reported with its number."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except ValueError as exc:
+            raise ForgettingError(f"{path}: not valid JSON ({exc})") from None
+        return list(rows)
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError as exc:
+            raise ForgettingError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
+    return rows
+
+
+def _load_with_datasets(builder: str, data_file: Optional[str], split: str, where: str) -> list[Mapping[str, Any]]:
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise ForgettingError("loading suites needs the 'datasets' package: pip install datasets") from None
+    verbosity = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    try:
+        if data_file is None:
+            dataset = datasets.load_dataset(builder, split=split)
+        else:
+            dataset = datasets.load_dataset(builder, data_files=data_file, split=split)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ForgettingError(f"{where}: cannot load the suite ({first[:200]})") from None
+    finally:
+        datasets.logging.set_verbosity(verbosity)
+        datasets.enable_progress_bars()
+    return [dict(row) for row in dataset]
+
+
+def _validate(row: Any, kind: str, template: str, where: str, number: int) -> Item:
+    """Check one row against its schema; errors name the file, row number and problem."""
+    at = f"{where}, row {number}"
+    if not isinstance(row, Mapping):
+        raise ForgettingError(f"{at}: expected an object with fields, got {type(row).__name__}")
+    try:
+        prompt = template.format(**row)
+    except KeyError as missing:
+        raise ForgettingError(
+            f"{at}: missing field {missing} used by the template {template!r}; the row has: "
+            f"{', '.join(sorted(row)) or 'no fields'}"
+        ) from None
+    item_id = str(row["id"]) if row.get("id") is not None else str(number)
+    cluster = None if row.get("cluster") is None else str(row["cluster"])
+    if kind == "multiple_choice":
+        choices = row.get("choices")
+        if not isinstance(choices, (list, tuple)) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
+            raise ForgettingError(f"{at}: 'choices' must be a list of at least two strings, got {choices!r}")
+        answer = row.get("answer")
+        if isinstance(answer, str) and answer in choices:  # the text wins over a digit string
+            answer = list(choices).index(answer)
+        elif isinstance(answer, str) and not answer.strip().isdigit():
+            raise ForgettingError(f"{at}: answer {answer!r} is not one of the choices {list(choices)!r}")
+        elif isinstance(answer, str) or (isinstance(answer, int) and not isinstance(answer, bool)):
+            answer = int(answer)
+            if not 0 <= answer < len(choices):
+                raise ForgettingError(f"{at}: answer index {answer} is out of range for {len(choices)} choices")
+        else:
+            raise ForgettingError(f"{at}: 'answer' must be a choice index or the choice text, got {answer!r}")
+        return Item(id=item_id, prompt=prompt, choices=tuple(choices), answer=answer, cluster=cluster)
+    if kind == "generation":
+        if not isinstance(row.get("prompt"), str) and template == "{prompt}":
+            raise ForgettingError(f"{at}: 'prompt' must be a string, got {row.get('prompt')!r}")
+        target = row.get("target", ())
+        targets = (target,) if isinstance(target, str) else tuple(target or ())
+        if not all(isinstance(t, str) for t in targets):
+            raise ForgettingError(f"{at}: 'target' must be a string or a list of strings, got {target!r}")
+        return Item(id=item_id, prompt=prompt, targets=targets, cluster=cluster)
+    text = row.get("text", row.get("prompt"))
+    if not isinstance(text, str) or not text:
+        raise ForgettingError(f"{at}: expected a non-empty 'text' (or 'prompt') string")
+    return Item(id=item_id, prompt=prompt if template != "{text}" else text, cluster=cluster)
+
+
+def iter_rows(suite: Suite) -> Iterable[dict[str, Any]]:
+    """The suite's items as plain dicts (for reports)."""
+    for item in suite.items:
+        yield asdict(item)
