@@ -224,13 +224,14 @@ def test_identical_models_interval() -> None:
 
 def test_interval_method_switches_at_threshold() -> None:
     n, m = WALD_MIN_ITEMS, WALD_MIN_DISCORDANT
-    wald = paired_binary(*_pairs(n - m, m // 2 + 1, m - m // 2 - 1, 0))
+    assert paired_binary(*_pairs(n - m, m // 2 + 1, m - m // 2 - 1, 0)).interval_method == "tango"
+    wald = paired_binary(*_pairs(n - m, m // 2 + 1, m - m // 2 - 1, 0), interval="auto")
     assert wald.interval_method == "wald"
     assert wald.ci_low == pytest.approx(wald.delta - Z95 * wald.se)
     assert wald.ci_high == pytest.approx(wald.delta + Z95 * wald.se)
-    few_discordant = paired_binary(*_pairs(100, m // 2, m - m // 2 - 1, 0))
+    few_discordant = paired_binary(*_pairs(100, m // 2, m - m // 2 - 1, 0), interval="auto")
     assert few_discordant.interval_method == "tango"
-    few_items = paired_binary(*_pairs(n - 1 - m, m, 0, 0))
+    few_items = paired_binary(*_pairs(n - 1 - m, m, 0, 0), interval="auto")
     assert few_items.n == n - 1 and few_items.interval_method == "tango"
     extreme = paired_binary([1] * 10, [0] * 10)
     assert extreme.delta == -1.0 and extreme.ci_low == -1.0 and extreme.ci_high < 0
@@ -238,7 +239,8 @@ def test_interval_method_switches_at_threshold() -> None:
 
 def test_alpha_changes_one_sided_level() -> None:
     base, tuned = _pairs(150, 20, 10, 20)
-    r05, r01 = paired_binary(base, tuned), paired_binary(base, tuned, alpha=0.01)
+    r05 = paired_binary(base, tuned, interval="wald")
+    r01 = paired_binary(base, tuned, alpha=0.01, interval="wald")
     assert r01.lower_bound < r05.lower_bound
     assert r05.lower_bound == pytest.approx(r05.delta - Z95 * r05.se)
     assert r01.alpha == 0.01 and r01.mde > r05.mde
@@ -276,7 +278,7 @@ def test_decision_rules() -> None:
     assert not significant_regression(_fake(-0.06, -0.09, 0.03), 0.05, alpha=0.01)
 
 
-def _simulate(n: int, q1: float, q0: float, sims: int, seed: int) -> list[PairedBinary]:
+def _simulate(n: int, q1: float, q0: float, sims: int, seed: int, interval: str = "auto") -> list[PairedBinary]:
     """Base correct w.p. 0.6; tuned flips right->wrong w.p. q1 and wrong->right w.p. q0.
 
     True delta = 0.4 q0 - 0.6 q1.
@@ -285,18 +287,19 @@ def _simulate(n: int, q1: float, q0: float, sims: int, seed: int) -> list[Paired
     base = rng.random((sims, n)) < 0.6
     u = rng.random((sims, n))
     tuned = base ^ np.where(base, u < q1, u < q0)
-    return [paired_binary(base[i], tuned[i]) for i in range(sims)]
+    return [paired_binary(base[i], tuned[i], interval=interval) for i in range(sims)]
 
 
 SIMS = 2000
 MC_SLACK = 3 * math.sqrt(0.05 * 0.95 / SIMS)  # three Monte Carlo standard errors at 5%
 
 
-@pytest.mark.parametrize("n", [200, 25])  # Wald and Tango regimes
-def test_non_inferiority_false_pass_at_null_boundary(n: int) -> None:
+@pytest.mark.parametrize("n, interval", [(200, "auto"), (25, "auto"), (100, "tango")])
+def test_non_inferiority_false_pass_at_null_boundary(n: int, interval: str) -> None:
     # True delta = 0.4*0.10 - 0.6*0.15 = -0.05 = -tolerance: passing is an error.
-    results = _simulate(n, q1=0.15, q0=0.10, sims=SIMS, seed=11 + n)
-    assert {r.interval_method for r in results} == ({"wald"} if n == 200 else {"tango"})
+    results = _simulate(n, q1=0.15, q0=0.10, sims=SIMS, seed=11 + n, interval=interval)
+    expected = {"wald"} if (n == 200 and interval == "auto") else {"tango"}
+    assert {r.interval_method for r in results} == expected
     false_pass = np.mean([non_inferior(r, 0.05) for r in results])
     assert false_pass <= 0.05 + MC_SLACK
 
