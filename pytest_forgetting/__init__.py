@@ -19,6 +19,18 @@ __version__ = "0.1.0"
 _LAZY = {
     "ModelHandle": "pytest_forgetting.models.handle",
     "Loglikelihood": "pytest_forgetting.models.handle",
+    "load_suite": "pytest_forgetting.scoring.suites",
+    "Suite": "pytest_forgetting.scoring.suites",
+    "score_suite": "pytest_forgetting.scoring.engine",
+    "score_drift": "pytest_forgetting.scoring.drift",
+    "compare": "pytest_forgetting.compare.run",
+    "compare_drift": "pytest_forgetting.compare.run",
+    "ComparisonResult": "pytest_forgetting.compare.verdict",
+    "assert_no_forgetting": "pytest_forgetting.compare.assertions",
+    "assert_no_drift": "pytest_forgetting.compare.assertions",
+    "load_model": "pytest_forgetting.models.loading",
+    "resolve_pair": "pytest_forgetting.models.spec",
+    "LoadOptions": "pytest_forgetting.models.spec",
 }
 
 __all__ = ["ForgettingError", "Tolerance", "capability", "parse_tolerance", "__version__", *_LAZY]

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
 
 import pytest
 
 from pytest_forgetting import settings
+from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.markers import CapabilitySpec, capability_of
 
 if TYPE_CHECKING:
+    from pytest_forgetting.compare.verdict import ComparisonResult, Decision
     from pytest_forgetting.models.handle import ModelHandle
     from pytest_forgetting.models.session import ModelPair
+    from pytest_forgetting.scoring.engine import SuiteScores
+    from pytest_forgetting.scoring.registry import ScorerRegistry
+    from pytest_forgetting.scoring.suites import Suite
+
+#: Capabilities decided together under the "significant" policy (set at collection).
+FAMILY_SIZE = pytest.StashKey[int]()
+REGISTRY = pytest.StashKey[Any]()
+SCORE_MEMO = pytest.StashKey[dict]()
 
 
 class Forgetting:
@@ -52,5 +63,111 @@ class Forgetting:
         """The session's :class:`ModelPair` (specs and load options)."""
         return self._pair()
 
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(f"'Forgetting' object has no attribute {name!r}")
+    def suite(self, source: Union[str, Path, Sequence[Mapping[str, Any]]], kind: str, **options: Any) -> "Suite":
+        """:func:`load_suite`, with a relative path resolved against the test file's folder."""
+        from pytest_forgetting.scoring.suites import load_suite
+
+        if isinstance(source, (str, Path)) and not Path(source).is_absolute():
+            candidate = Path(str(self.node.path)).parent / source
+            if candidate.exists():
+                source = candidate
+        return self._checked(load_suite, source, kind, **options)
+
+    def _checked(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``function``; a user-fixable error fails the test with its one line."""
+        __tracebackhide__ = True
+        try:
+            return function(*args, **kwargs)
+        except ForgettingError as exc:
+            problem = str(exc)
+        pytest.fail(f"pytest-forgetting: {problem}", pytrace=False)
+
+    def decision(self, tolerance: Any = None, policy: Optional[str] = None, alpha: Optional[float] = None) -> "Decision":
+        """The decision for this test: argument > ``capability`` marker > session default."""
+        from pytest_forgetting.compare.verdict import resolve_decision
+
+        marker = self.capability
+        policy = policy or (marker.policy if marker else None) or self.defaults.policy
+        return self._checked(
+            resolve_decision,
+            tolerance=tolerance if tolerance is not None else (marker.tolerance if marker and marker.tolerance else self.defaults.tolerance),
+            policy=policy,
+            alpha=alpha if alpha is not None else (marker.alpha if marker and marker.alpha else self.defaults.alpha),
+            family_size=self.config.stash.get(FAMILY_SIZE, 1) if policy == "significant" else 1,
+        )
+
+    def compare(
+        self,
+        suite: "Suite",
+        *,
+        metric: Optional[str] = None,
+        tolerance: Any = None,
+        policy: Optional[str] = None,
+        alpha: Optional[float] = None,
+        capability: Optional[str] = None,
+    ) -> "ComparisonResult":
+        """Score base and tuned on ``suite`` (each once per session) and compare them.
+
+        The result is recorded for the reports and JUnit properties; it does not fail
+        the test by itself (use :meth:`check` or ``assert_no_forgetting``).
+        """
+        from pytest_forgetting.compare.run import compare
+
+        marker = self.capability
+        result = self._checked(
+            compare, self.base, self.tuned, suite,
+            capability=capability or (marker.name if marker else None),
+            metric=metric or (marker.metric if marker else None),
+            decision=self.decision(tolerance, policy, alpha),
+            registry=self.registry, score=self._score,
+        )
+        return self.record(result)
+
+    def check(self, suite: "Suite", **options: Any) -> "ComparisonResult":
+        """:meth:`compare`, then fail the test with an actionable message unless it passes."""
+        __tracebackhide__ = True
+        from pytest_forgetting.compare.assertions import assert_no_forgetting
+
+        return assert_no_forgetting(self.compare(suite, **options))
+
+    def drift(self, suite: "Suite", *, max_kl: float = 0.1, metric: str = "kl",
+              capability: Optional[str] = None, max_new_tokens: Optional[int] = None) -> "ComparisonResult":
+        """Label-free KL drift (or token-shift rate) of tuned against base on ``suite``'s prompts."""
+        from pytest_forgetting.compare.run import compare_drift
+
+        marker = self.capability
+        result = self._checked(
+            compare_drift, self.base, self.tuned, suite, max_kl=max_kl, metric=metric,
+            capability=capability or (marker.name if marker else None), max_new_tokens=max_new_tokens,
+        )
+        return self.record(result)
+
+    def record(self, result: "ComparisonResult") -> "ComparisonResult":
+        """Attach ``result`` to this test's JUnit properties and the session's reports."""
+        from pytest_forgetting.report.store import STORE, junit_properties
+
+        self.node.user_properties.extend(junit_properties(result))
+        self.config.stash[STORE].add(self.node.nodeid, result)
+        self.config.hook.pytest_forgetting_result(config=self.config, nodeid=self.node.nodeid, result=result)
+        return result
+
+    @property
+    def registry(self) -> "ScorerRegistry":
+        """The session's scorer registry (built-ins plus hook-registered scorers)."""
+        from pytest_forgetting.scoring.registry import build_registry
+
+        registry = self.config.stash.get(REGISTRY, None)
+        if registry is None:
+            registry = build_registry(self.config.hook)
+            self.config.stash[REGISTRY] = registry
+        return registry
+
+    def _score(self, handle: "ModelHandle", suite: "Suite", **kwargs: Any) -> "SuiteScores":
+        """Score once per session per (model, suite): tests sharing a suite reuse the scores."""
+        from pytest_forgetting.scoring.engine import score_suite
+
+        memo = self.config.stash.setdefault(SCORE_MEMO, {})
+        key = (handle.role, id(handle), suite.fingerprint)
+        if key not in memo:
+            memo[key] = score_suite(handle, suite, **kwargs)
+        return memo[key]

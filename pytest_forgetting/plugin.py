@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 import pytest
 
 from pytest_forgetting import settings
-from pytest_forgetting.errors import ForgettingError
+from pytest_forgetting.errors import ForgettingDetected, ForgettingError
 from pytest_forgetting.markers import MARKER_HELP, MARKER_NAME, capability_of
+from pytest_forgetting.report.store import STORE, WORKER_KEY, ResultStore
 
 if TYPE_CHECKING:
     from pytest_forgetting.context import Forgetting
@@ -38,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.stash[MODEL_PAIR] = None
+    config.stash[STORE] = ResultStore()
+    if config.pluginmanager.hasplugin("xdist") and not _is_worker(config):
+        config.pluginmanager.register(_XdistController(config), "forgetting-xdist-controller")
     settings.validate(config)
     tuned = settings.get(config, "forgetting_tuned_model")
     if tuned is None:
@@ -65,16 +69,102 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = set(settings.get(config, "forgetting_capabilities") or [])
-    if not wanted:
-        return
-    selected, deselected = [], []
+    if wanted:
+        selected, deselected = [], []
+        for item in items:
+            marker = item.get_closest_marker(MARKER_NAME)
+            name = marker.args[0] if marker is not None and marker.args else None
+            (selected if name in wanted else deselected).append(item)
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = selected
+    from pytest_forgetting.context import FAMILY_SIZE
+
+    default_policy = settings.decision_defaults(config).policy
+    family = set()
     for item in items:
         marker = item.get_closest_marker(MARKER_NAME)
-        name = marker.args[0] if marker is not None and marker.args else None
-        (selected if name in wanted else deselected).append(item)
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = selected
+        if marker is not None and marker.args:
+            if marker.kwargs.get("policy", default_policy) == "significant":
+                family.add(marker.args[0])
+    config.stash[FAMILY_SIZE] = max(1, len(family))
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+class _XdistController:
+    """Merges the results xdist workers publish in ``workeroutput``."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        results = getattr(node, "workeroutput", {}).get(WORKER_KEY, [])
+        self.config.stash[STORE].extend(results)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if reporter is None or capture is None or _is_worker(config):
+        return
+    from pytest_forgetting.scoring import progress
+
+    def show(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
+    progress.set_sink(show)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    from pytest_forgetting.scoring import progress
+
+    progress.set_sink(None)
+    results = config.stash[STORE].results
+    if _is_worker(config):
+        config.workeroutput[WORKER_KEY] = results  # type: ignore[attr-defined]
+        return
+    if not results:
+        return
+    from pytest_forgetting.report.files import append_github_summary, write_reports
+    from pytest_forgetting.report.tables import apply_holm
+
+    apply_holm(results)
+    folder = settings.get(config, "forgetting_report")
+    if folder:
+        from pathlib import Path
+
+        pair = config.stash.get(MODEL_PAIR, None)
+        models = {"base": pair.base_spec.source, "tuned": pair.tuned_spec.source} if pair else {}
+        write_reports(results, Path(folder), models=models)
+    append_github_summary(results)
+    if any(r.get("holm_verdict") == "fail" and r["verdict"] == "pass" for r in results):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    results = config.stash[STORE].results
+    if not results or _is_worker(config):
+        return
+    from pytest_forgetting.report.tables import text_table
+
+    terminalreporter.section("forgetting")
+    for line in text_table(results):
+        terminalreporter.write_line(line)
+    holm_failures = [r["capability"] for r in results if r.get("holm_verdict") == "fail" and r["verdict"] == "pass"]
+    if holm_failures:
+        terminalreporter.write_line(
+            f"Holm correction across capabilities flags: {', '.join(holm_failures)} (session marked failed)"
+        )
+    folder = settings.get(config, "forgetting_report")
+    if folder:
+        terminalreporter.write_line(f"reports written to {folder} (report.json, report.md, plot.png)")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -84,6 +174,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     except ForgettingError as exc:
         problem = str(exc)
     pytest.fail(f"pytest-forgetting: {problem}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    report = yield
+    if call.excinfo is not None and isinstance(call.excinfo.value, ForgettingDetected):
+        report.longrepr = str(call.excinfo.value)  # the verdict first, no traceback
+    return report
 
 
 @pytest.hookimpl(trylast=True)

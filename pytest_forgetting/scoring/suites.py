@@ -4,14 +4,19 @@ Schemas (one row per item; ``id`` is optional everywhere, ``cluster`` optionally
 items that share a passage or template, for clustered standard errors):
 
 * ``multiple_choice``: ``{"question": str, "choices": [str, ...], "answer": int | str}``;
-  the answer is the gold choice's index or its text.
+  the answer is the gold choice's index or its text. ``choices`` may also be a JSON-encoded
+  list (``'["Paris", "Rome"]'``), which is how a CSV cell holds it.
 * ``generation``: ``{"prompt": str, "target": str | [str, ...]}``; ``target`` may be
   omitted for scorers that need none (e.g. forbidden phrases).
 * ``text`` (perplexity and drift): ``{"text": str}`` or ``{"prompt": str}``.
+
+CSV files are read as text, cell by cell, exactly as written (no number or "NA" guessing);
+an empty ``id`` or ``cluster`` cell counts as absent, and a CSV ``target`` is one string.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -130,7 +135,7 @@ def load_suite(
     template = template or ("{text}" if kind == "text" else "{prompt}")
     shots: list[Mapping[str, Any]] = []
     if isinstance(fewshot, int):
-        if fewshot < 0 or fewshot >= len(rows):
+        if fewshot < 0 or (fewshot > 0 and fewshot >= len(rows)):  # an empty file: 'no items'
             raise ForgettingError(f"{where}: fewshot={fewshot} must be between 0 and {len(rows) - 1} (rows available)")
         shots, rows = rows[:fewshot], rows[fewshot:]
         first_row = fewshot
@@ -178,6 +183,8 @@ def _read_rows(source: Union[str, Path, Sequence[Mapping[str, Any]]], split: str
             )
         if builder == "json":
             return _read_json_lines(path), str(path)
+        if builder == "csv":
+            return _read_csv(path), str(path)
         return _load_with_datasets(builder, str(path), split, str(path)), str(path)
     if isinstance(source, str) and not source.endswith(tuple(_FORMATS)):
         return _load_with_datasets(source, None, split, source), source
@@ -201,6 +208,19 @@ def _read_json_lines(path: Path) -> list[Mapping[str, Any]]:
             rows.append(json.loads(line))
         except ValueError as exc:
             raise ForgettingError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
+    return rows
+
+
+def _read_csv(path: Path) -> list[Mapping[str, Any]]:
+    """CSV read as text (``datasets`` would turn ``42`` into ``42.0`` and ``None`` into null)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = [dict(row) for row in csv.DictReader(handle)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ForgettingError(f"{path}: cannot read the CSV file ({exc})") from None
+    for number, row in enumerate(rows, start=1):
+        if None in row:
+            raise ForgettingError(f"{path}, row {number}: more cells than the header has columns")
     return rows
 
 
@@ -231,17 +251,25 @@ def _validate(row: Any, kind: str, template: str, where: str, number: int) -> It
     at = f"{where}, row {number}"
     if not isinstance(row, Mapping):
         raise ForgettingError(f"{at}: expected an object with fields, got {type(row).__name__}")
+    if kind == "multiple_choice" and isinstance(row.get("question"), str):
+        row = {**row, "question": row["question"].strip()}  # as lm-eval's templates do
     try:
-        prompt = template.format(**row)
+        # a text suite with the default template reads 'text' or 'prompt' below
+        prompt = "" if kind == "text" and template == "{text}" else template.format(**row)
     except KeyError as missing:
         raise ForgettingError(
             f"{at}: missing field {missing} used by the template {template!r}; the row has: "
             f"{', '.join(sorted(row)) or 'no fields'}"
         ) from None
-    item_id = str(row["id"]) if row.get("id") is not None else str(number)
-    cluster = None if row.get("cluster") is None else str(row["cluster"])
+    item_id = str(row["id"]) if row.get("id") not in (None, "") else str(number)
+    cluster = None if row.get("cluster") in (None, "") else str(row["cluster"])
     if kind == "multiple_choice":
         choices = row.get("choices")
+        if isinstance(choices, str) and choices.lstrip().startswith("["):  # a CSV cell
+            try:
+                choices = json.loads(choices)
+            except ValueError:
+                pass
         if not isinstance(choices, (list, tuple)) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
             raise ForgettingError(f"{at}: 'choices' must be a list of at least two strings, got {choices!r}")
         answer = row.get("answer")
@@ -260,11 +288,14 @@ def _validate(row: Any, kind: str, template: str, where: str, number: int) -> It
         if not isinstance(row.get("prompt"), str) and template == "{prompt}":
             raise ForgettingError(f"{at}: 'prompt' must be a string, got {row.get('prompt')!r}")
         target = row.get("target", ())
-        targets = (target,) if isinstance(target, str) else tuple(target or ())
+        if target is None or isinstance(target, (str, list, tuple)):
+            targets = (target,) if isinstance(target, str) else tuple(target or ())
+        else:
+            targets = (target,)  # rejected just below, with the value shown
         if not all(isinstance(t, str) for t in targets):
             raise ForgettingError(f"{at}: 'target' must be a string or a list of strings, got {target!r}")
         return Item(id=item_id, prompt=prompt, targets=targets, cluster=cluster)
-    text = row.get("text", row.get("prompt"))
+    text = row.get("text", row.get("prompt")) if template == "{text}" else prompt
     if not isinstance(text, str) or not text:
         raise ForgettingError(f"{at}: expected a non-empty 'text' (or 'prompt') string")
     return Item(id=item_id, prompt=prompt if template != "{text}" else text, cluster=cluster)

@@ -1,0 +1,89 @@
+"""Assertion helpers: fail a test with a message a person can act on."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pytest_forgetting.compare.verdict import ComparisonResult, resolve_decision
+from pytest_forgetting.errors import ForgettingDetected
+from pytest_forgetting.tolerance import ToleranceLike
+
+#: Forgotten items shown in a failure message.
+SHOWN_ITEMS = 5
+
+
+def assert_no_forgetting(
+    result: ComparisonResult,
+    tolerance: Optional[ToleranceLike] = None,
+    *,
+    policy: Optional[str] = None,
+    alpha: Optional[float] = None,
+) -> ComparisonResult:
+    """Fail the test unless ``result``'s verdict passes.
+
+    ``tolerance``/``policy``/``alpha`` given here re-decide the same scores (the helper's
+    argument wins over the marker and the session default). Returns the (re)decided result.
+    """
+    __tracebackhide__ = True
+    if tolerance is not None or policy is not None or alpha is not None:
+        result = result.redecide(resolve_decision(
+            tolerance=tolerance if tolerance is not None else result.tolerance,
+            policy=policy or result.policy,
+            alpha=alpha if alpha is not None else result.alpha,
+            family_size=result.family_size,
+        ))
+    if not result.passed:
+        raise ForgettingDetected(failure_message(result))
+    return result
+
+
+def assert_no_drift(result: ComparisonResult, max_kl: Optional[float] = None) -> ComparisonResult:
+    """Fail the test when the tuned model drifted beyond ``max_kl`` (see ``compare_drift``)."""
+    __tracebackhide__ = True
+    return assert_no_forgetting(result, tolerance=max_kl)
+
+
+def _fmt(value: Any, width: int = 60) -> str:
+    if isinstance(value, list):
+        value = value[0] if len(value) == 1 else " | ".join(map(str, value))
+    text = " ".join(str(value).split()) if value is not None else "-"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def failure_message(result: ComparisonResult) -> str:
+    """The verdict line, a table of the numbers, the first forgotten items, and what to do."""
+    bound_name = "ci_low" if result.higher_is_better else "ci_high"
+    lines = [
+        result.summary_line(),
+        "",
+        f"  {'':<22}{'base':>10}{'tuned':>10}{'delta':>10}",
+        f"  {result.metric:<22}{result.base_score:>10.3f}{result.tuned_score:>10.3f}{result.delta:>+10.3f}",
+        f"  {'interval':<22}[{result.ci_low:+.3f}, {result.ci_high:+.3f}] ({bound_name} decides, "
+        f"{int(round((1 - result.alpha) * 100))}% one-sided)",
+        f"  {'p-value (tuned worse)':<22}{result.p_value:.4f}",
+        f"  {'items':<22}n={result.n}, forgotten={result.forgotten}, gained={result.gained}",
+        f"  {'test':<22}{result.statistic}",
+    ]
+    if result.underpowered:
+        lines.append(
+            f"  warning: with n={result.n} the smallest detectable drop is {result.mde:.3f} > tolerance "
+            f"{result.tolerance_abs:.3f}: add items to this suite to make the check decisive"
+        )
+    if result.extra.get("top_shifted"):
+        shifted = ", ".join(f"{token!r} x{count}" for token, count in result.extra["top_shifted"][:5])
+        lines.append(f"  most-shifted tokens: {shifted}")
+    if result.forgotten_items:
+        lines += ["", f"First forgotten items ({min(SHOWN_ITEMS, result.forgotten)} of {result.forgotten}):"]
+        for record in result.forgotten_items[:SHOWN_ITEMS]:
+            lines.append(f"  - [{record.get('id')}] {_fmt(record.get('prompt'))}")
+            if record.get("expected") is not None:
+                lines.append(f"      expected: {_fmt(record.get('expected'))}")
+            lines.append(f"      base:     {_fmt(record.get('base_answer'))}")
+            lines.append(f"      tuned:    {_fmt(record.get('tuned_answer'))}")
+    lines += [
+        "",
+        "To act: fix the fine-tune (lower learning rate, fewer steps, rehearse general data), or if "
+        f"this drop is acceptable raise the tolerance: @capability({result.capability!r}, "
+        f"tolerance=...) or --forgetting-tolerance.",
+    ]
+    return "\n".join(lines)

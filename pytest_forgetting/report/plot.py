@@ -1,0 +1,39 @@
+"""A PNG of each capability's delta with its interval and tolerance line (matplotlib extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+
+def plot_deltas(results: Sequence[dict[str, Any]], path: Path) -> Optional[Path]:
+    """Draw delta +- interval per result, with the -tolerance mark; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    if not results:
+        return None
+    labels = [f"{r['capability']} ({r['metric']})" for r in results]
+    # Orient every metric so that left = worse: for lower-is-better metrics flip the sign.
+    sign = [1.0 if r["higher_is_better"] else -1.0 for r in results]
+    delta = [s * r["delta"] for s, r in zip(sign, results)]
+    low = [min(s * r["ci_low"], s * r["ci_high"]) for s, r in zip(sign, results)]
+    high = [max(s * r["ci_low"], s * r["ci_high"]) for s, r in zip(sign, results)]
+    figure, axis = plt.subplots(figsize=(8, 1.2 + 0.5 * len(results)))
+    positions = list(range(len(results)))[::-1]
+    for y, d, lo, hi, r in zip(positions, delta, low, high, results):
+        color = "tab:green" if r["verdict"] == "pass" else "tab:red"
+        axis.errorbar(d, y, xerr=[[d - lo], [hi - d]], fmt="o", color=color, capsize=4)
+        axis.plot([-r["tolerance_abs"]] * 2, [y - 0.35, y + 0.35], color="black", linestyle="--", linewidth=1)
+    axis.axvline(0.0, color="grey", linewidth=0.8)
+    axis.set_yticks(positions, labels)
+    axis.set_xlabel("tuned - base (oriented: left is worse); dashed = -tolerance")
+    axis.set_title("Forgetting per capability")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
