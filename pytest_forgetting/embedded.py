@@ -37,6 +37,8 @@ MODEL_SLUG = f"smollm2-135m-instruct-q4_1-{GGUF_SHA256[:8]}"
 MARKER = "pytest-forgetting.json"
 FORMAT_VERSION = 1
 HOME_ENV = "PYTEST_FORGETTING_HOME"
+#: Names that mean "the embedded default model" wherever a model path is expected.
+EMBEDDED_IDS = ("embedded", "HuggingFaceTB/SmolLM2-135M-Instruct", "smollm2-135m-instruct")
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
 

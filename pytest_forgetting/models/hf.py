@@ -54,7 +54,7 @@ class HFModelHandle:
         name: display name.
         fingerprint: a function computing the fingerprint on first use.
         batch_size: fixed batch size, or None for automatic.
-        add_special_tokens: passed to the tokenizer when encoding text.
+        add_special_tokens: let the tokenizer add its special tokens (its default, as lm-eval).
         source_path: the folder the model (or adapter) was loaded from.
     """
 
@@ -67,7 +67,7 @@ class HFModelHandle:
         name: str,
         fingerprint: Callable[[], str],
         batch_size: Optional[int] = None,
-        add_special_tokens: bool = False,
+        add_special_tokens: bool = True,
         source_path: Optional[object] = None,
     ) -> None:
         self.shared = shared
@@ -79,6 +79,7 @@ class HFModelHandle:
         self._fingerprint: Optional[str] = None
         self.batch_size = batch_size
         self.add_special_tokens = add_special_tokens
+        self._prefix_text: Optional[str] = None
         config = getattr(shared.model, "config", None)
         self.max_length = int(getattr(config, "max_position_embeddings", 2048) or 2048)
 
@@ -110,8 +111,19 @@ class HFModelHandle:
         return bos if bos is not None else tok.eos_token_id  # type: ignore[attr-defined]
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of ``text`` with this handle's special-token setting."""
-        return list(self.tokenizer(text, add_special_tokens=self.add_special_tokens)["input_ids"])  # type: ignore[operator]
+        """Token ids of ``text`` as lm-eval's ``HFLM.tok_encode`` makes them.
+
+        The tokenizer's own special-token default applies (e.g. a Llama tokenizer adds BOS),
+        except when the text already starts with the prefix token's text (a chat-templated
+        prompt), so that token is never doubled.
+        """
+        add = self.add_special_tokens
+        if add:
+            if self._prefix_text is None:
+                self._prefix_text = self.tokenizer.decode([self.prefix_token_id])  # type: ignore[attr-defined]
+            if self._prefix_text and text.startswith(self._prefix_text):
+                add = False
+        return list(self.tokenizer(text, add_special_tokens=add)["input_ids"])  # type: ignore[operator]
 
     # -- forward passes -------------------------------------------------------------------
     @torch.inference_mode()

@@ -75,6 +75,10 @@ def locate(source: str, role: str, flag: str) -> Path:
     cached = _find_in_hf_cache(source)
     if cached is not None:
         return cached
+    from pytest_forgetting import embedded
+
+    if source in embedded.EMBEDDED_IDS:
+        return embedded.ensure_embedded_model()  # converted once, then reused from the cache
     raise ForgettingError(
         f"{flag} {source}: no such folder, and no model with that id in the local Hugging Face "
         f"cache; give the path of the {role} model's folder"
