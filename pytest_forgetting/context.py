@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 FAMILY_SIZE = pytest.StashKey[int]()
 REGISTRY = pytest.StashKey[Any]()
 SCORE_MEMO = pytest.StashKey[dict]()
+CACHE = pytest.StashKey[Any]()
+BASELINE = pytest.StashKey[Any]()
+CACHE_STATS = pytest.StashKey[dict]()
 
 
 class Forgetting:
@@ -112,10 +115,12 @@ class Forgetting:
         the test by itself (use :meth:`check` or ``assert_no_forgetting``).
         """
         from pytest_forgetting.compare.run import compare
+        from pytest_forgetting.models.session import LazyHandle
 
         marker = self.capability
+        pair = self.pair
         result = self._checked(
-            compare, self.base, self.tuned, suite,
+            compare, LazyHandle(pair, "base"), LazyHandle(pair, "tuned"), suite,
             capability=capability or (marker.name if marker else None),
             metric=metric or (marker.metric if marker else None),
             decision=self.decision(tolerance, policy, alpha),
@@ -162,12 +167,27 @@ class Forgetting:
             self.config.stash[REGISTRY] = registry
         return registry
 
-    def _score(self, handle: "ModelHandle", suite: "Suite", **kwargs: Any) -> "SuiteScores":
-        """Score once per session per (model, suite): tests sharing a suite reuse the scores."""
+    def _score(self, handle: Any, suite: "Suite", **kwargs: Any) -> "SuiteScores":
+        """Score once per session per (model, suite), through the cache and the baseline.
+
+        ``handle`` may be a :class:`LazyHandle`: when the baseline or the cache holds every
+        item, the model is never loaded.
+        """
+        from pytest_forgetting.scoring.cached import score_cached
         from pytest_forgetting.scoring.engine import score_suite
 
         memo = self.config.stash.setdefault(SCORE_MEMO, {})
-        key = (handle.role, id(handle), suite.fingerprint)
+        key = (handle.role, suite.fingerprint)
         if key not in memo:
-            memo[key] = score_suite(handle, suite, **kwargs)
+            def score(lazy: Any, part: "Suite", **options: Any) -> "SuiteScores":
+                real = lazy.load() if hasattr(type(lazy), "load") else lazy
+                return score_suite(real, part, **options)
+
+            memo[key] = score_cached(
+                handle, suite, score,
+                cache=self.config.stash.get(CACHE, None),
+                baseline=self.config.stash.get(BASELINE, None) if handle.role == "base" else None,
+                stats=self.config.stash.setdefault(CACHE_STATS, {}),
+                **kwargs,
+            )
         return memo[key]

@@ -65,6 +65,30 @@ def pytest_configure(config: pytest.Config) -> None:
     except ForgettingError as exc:
         raise pytest.UsageError(f"pytest-forgetting: {exc}") from None
     config.stash[MODEL_PAIR] = ModelPair(config.hook, config, base_spec, tuned_spec, options)
+    _configure_storage(config)
+
+
+def _configure_storage(config: pytest.Config) -> None:
+    """The result cache and the committed baseline for this session (no I/O but clearing)."""
+    from pathlib import Path
+
+    from pytest_forgetting.baseline import Baseline
+    from pytest_forgetting.cache import ResultCache, default_folder
+    from pytest_forgetting.context import BASELINE, CACHE
+
+    folder = settings.get(config, "forgetting_cache_dir")
+    cache = ResultCache(Path(folder) if folder else default_folder(config))
+    if settings.get(config, "forgetting_clear_cache") and not _is_worker(config):
+        cache.clear()
+    config.stash[CACHE] = None if settings.get(config, "forgetting_no_cache") else cache
+    baseline_folder = settings.get(config, "forgetting_baseline")
+    update = bool(settings.get(config, "forgetting_update_baseline"))
+    if update and not baseline_folder:
+        raise pytest.UsageError(
+            "pytest-forgetting: --forgetting-update-baseline needs --forgetting-baseline DIR "
+            "(the folder to write; commit it to the adapter's repository)"
+        )
+    config.stash[BASELINE] = Baseline(Path(baseline_folder), update=update) if baseline_folder else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -161,6 +185,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if holm_failures:
         terminalreporter.write_line(
             f"Holm correction across capabilities flags: {', '.join(holm_failures)} (session marked failed)"
+        )
+    from pytest_forgetting.context import CACHE_STATS
+
+    cache_stats = config.stash.get(CACHE_STATS, None)
+    if cache_stats:
+        terminalreporter.write_line(
+            f"forgetting cache: {cache_stats.get('hits', 0)} item results reused, "
+            f"{cache_stats.get('scored', 0)} scored"
         )
     folder = settings.get(config, "forgetting_report")
     if folder:

@@ -120,6 +120,17 @@ OPTIONS = (
             parse_policy),
     _Option("--forgetting-report", "forgetting_report", "forgetting_report",
             "folder for report.json, report.md and plot.png", kind="path"),
+    _Option("--forgetting-cache-dir", "forgetting_cache_dir", "forgetting_cache_dir",
+            "per-item result cache [.pytest_cache/d/forgetting]", kind="path"),
+    _Option("--no-forgetting-cache", "forgetting_no_cache", "forgetting_no_cache",
+            "score everything afresh; read and write no cached results", kind="bool"),
+    _Option("--forgetting-clear-cache", "forgetting_clear_cache", "forgetting_clear_cache",
+            "delete the result cache before the session", kind="bool"),
+    _Option("--forgetting-baseline", "forgetting_baseline", "forgetting_baseline",
+            "folder of committed base-model results; base scoring is skipped when they match",
+            kind="path"),
+    _Option("--forgetting-update-baseline", "forgetting_update_baseline", "forgetting_update_baseline",
+            "score the base model and (re)write the baseline folder", kind="bool"),
 )
 _BY_DEST = {option.dest: option for option in OPTIONS}
 

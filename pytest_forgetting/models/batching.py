@@ -64,7 +64,7 @@ def map_batched(
                     raise
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
-                size = max(1, size // 2)
+                size = max(1, len(chunk) // 2)  # not size // 2: a short last chunk would rerun as is
         for index, output in zip(chunk, outputs):
             results[index] = output
         position += len(chunk)

@@ -57,3 +57,15 @@ def folder_fingerprint(folder: Path, *, parent: Optional[str] = None, extra: Ite
     for file in hashed_files(folder):
         digest.update(f"{file.relative_to(folder).as_posix()}:{file_digest(file)}\n".encode())
     return digest.hexdigest()
+
+
+def spec_fingerprint(spec: object) -> str:
+    """The fingerprint of a :class:`ModelSpec`, computed from its files without loading it.
+
+    A checkpoint: its folder. An adapter: its folder chained to its base's fingerprint.
+    """
+    kind = getattr(spec, "kind")
+    if kind == "adapter":
+        base = getattr(spec, "base")
+        return folder_fingerprint(getattr(spec, "path"), parent=folder_fingerprint(getattr(base, "path")))
+    return folder_fingerprint(getattr(spec, "path"))

@@ -161,7 +161,8 @@ class HFModelHandle:
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """lm-eval's split: move trailing spaces, encode jointly, cut at the context length."""
         if context == "":
-            return [self.prefix_token_id], self.encode(continuation)
+            # the prefix token is the context; a BOS the tokenizer adds is not scored (lm-eval)
+            return [self.prefix_token_id], _without_prefix(self.encode(continuation), self.prefix_token_id)
         n_spaces = len(context) - len(context.rstrip())
         if n_spaces > 0:
             continuation = context[-n_spaces:] + continuation
@@ -247,6 +248,11 @@ class HFModelHandle:
 
         lengths = [len(seq) + max_new_tokens for seq in encoded]
         return map_batched(encoded, lengths, run, batch_size=batch_size or self.batch_size, device=self.device)
+
+
+def _without_prefix(ids: list[int], prefix: int) -> list[int]:
+    """``ids`` without a leading ``prefix`` token (one a BOS-adding tokenizer put there)."""
+    return ids[1:] if ids and ids[0] == prefix else ids
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:

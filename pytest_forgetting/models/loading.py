@@ -11,7 +11,7 @@ import logging
 from typing import Optional
 
 from pytest_forgetting.errors import ForgettingError
-from pytest_forgetting.models.fingerprint import folder_fingerprint
+from pytest_forgetting.models.fingerprint import spec_fingerprint
 from pytest_forgetting.models.handle import ModelHandle
 from pytest_forgetting.models.spec import LoadOptions, ModelSpec
 
@@ -26,7 +26,6 @@ def load_model(spec: ModelSpec, options: LoadOptions, base: Optional[ModelHandle
     if spec.kind == "checkpoint":
         model = _load_checkpoint(spec, options, device, dtype)
         shared = SharedModel(model, device, dtype)
-        fingerprint = lambda: folder_fingerprint(spec.path)  # noqa: E731
     else:
         assert spec.base is not None, "an adapter spec always carries its base"
         if isinstance(base, HFModelHandle) and _same_folder(base, spec.base):
@@ -34,16 +33,12 @@ def load_model(spec: ModelSpec, options: LoadOptions, base: Optional[ModelHandle
         else:
             shared = SharedModel(_load_checkpoint(spec.base, options, device, dtype), device, dtype)
         shared.attach_adapter(_attach_adapter(spec, shared.model))
-        base_fingerprint = base.fingerprint if base is not None else None
-        fingerprint = lambda: folder_fingerprint(  # noqa: E731
-            spec.path, parent=base_fingerprint or folder_fingerprint(spec.base.path)  # type: ignore[union-attr]
-        )
     return HFModelHandle(
         shared,
         load_tokenizer(spec),
         role=spec.role,
         name=spec.display_name,
-        fingerprint=fingerprint,
+        fingerprint=lambda: spec_fingerprint(spec),
         batch_size=options.batch_size,
         source_path=spec.path,
     )

@@ -54,3 +54,41 @@ class ModelPair:
             check_same_vocabulary(self.base, tuned)
             self._tuned = tuned
         return self._tuned
+
+
+class LazyHandle:
+    """A stand-in for a pair's model that loads it only when scoring actually needs it.
+
+    Its name, role, fingerprint and scoring identity (dtype, device type) come from the
+    spec and the load options, so cached or baseline results can be used without loading.
+    """
+
+    def __init__(self, pair: ModelPair, role: str) -> None:
+        self._pair = pair
+        self.role = role
+        self._spec = pair.base_spec if role == "base" else pair.tuned_spec
+        self.name = self._spec.display_name
+        self._fingerprint: Optional[str] = None
+
+    def load(self) -> ModelHandle:
+        """The real handle (loaded on first call)."""
+        return self._pair.base if self.role == "base" else self._pair.tuned
+
+    @property
+    def fingerprint(self) -> str:
+        """The model's fingerprint, from its files (no loading)."""
+        if self._fingerprint is None:
+            from pytest_forgetting.models.fingerprint import spec_fingerprint
+
+            self._fingerprint = spec_fingerprint(self._spec)
+        return self._fingerprint
+
+    def identity(self) -> tuple[str, str, str]:
+        """(fingerprint, dtype, device type) as this session would load the model."""
+        from pytest_forgetting.models.device import resolve_device, resolve_dtype
+
+        device = resolve_device(self._pair.options.device)
+        return self.fingerprint, str(resolve_dtype(self._pair.options.dtype, device)), device.type
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.load(), attribute)

@@ -64,7 +64,9 @@ def score_drift(
     if max_new_tokens > 0:
         outputs = tuned.generate(prompts, max_new_tokens=max_new_tokens, stop=suite.settings.stop,
                                  batch_size=batch_size)
-        continuations = [encode(text) for text in outputs]
+        prefix = getattr(base, "prefix_token_id", None)
+        # a continuation follows its prompt: no BOS that a BOS-adding tokenizer puts first
+        continuations = [ids[1:] if ids and ids[0] == prefix else ids for ids in map(encode, outputs)]
     else:
         outputs = [""] * len(prompts)
         continuations = [[] for _ in prompts]

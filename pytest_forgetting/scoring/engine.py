@@ -164,7 +164,10 @@ def score_perplexity(handle: ModelHandle, suite: Suite, *, batch_size: Optional[
     prefix = int(getattr(handle, "prefix_token_id"))
     windows, owners = [], []
     for index, item in enumerate(suite.items):
-        for window in rolling_windows(encode(render_context(handle, suite, item)), prefix, max_length):
+        tokens = encode(render_context(handle, suite, item))
+        if tokens and tokens[0] == prefix:  # a BOS the tokenizer added: the windows add it once
+            tokens = tokens[1:]
+        for window in rolling_windows(tokens, prefix, max_length):
             windows.append(window)
             owners.append(index)
     totals = [0.0] * len(suite.items)
