@@ -49,9 +49,13 @@ class ModelPair:
         if self._tuned is None:
             base = self.base if self.tuned_spec.kind == "adapter" else self._base
             tuned = self._load(self.tuned_spec, base)
-            from pytest_forgetting.models.loading import check_same_vocabulary
+            from types import SimpleNamespace
 
-            check_same_vocabulary(self.base, tuned)
+            from pytest_forgetting.models.loading import check_same_vocabulary, load_tokenizer
+
+            # the base's tokenizer alone is enough: a base served from a baseline never loads
+            base = self._base or SimpleNamespace(tokenizer=load_tokenizer(self.base_spec))
+            check_same_vocabulary(base, tuned)  # type: ignore[arg-type]
             self._tuned = tuned
         return self._tuned
 
