@@ -204,6 +204,73 @@ class HFModelHandle:
         lengths = [len(inp) for inp, _ in inputs]
         return map_batched(inputs, lengths, run, batch_size=batch_size or self.batch_size, device=self.device)
 
+    # -- shared-prefix multiple choice ------------------------------------------------------
+    @torch.inference_mode()
+    def loglikelihood_grouped(
+        self, groups: Sequence[tuple[str, Sequence[str]]], *, batch_size: Optional[int] = None
+    ) -> list[list[Loglikelihood]]:
+        """Score several continuations of one context with the context computed once.
+
+        Each group ``(context, continuations)`` becomes one packed sequence: the context's
+        tokens, then every continuation's tokens (minus its last) with position ids that
+        restart after the context and an attention mask that lets each continuation see the
+        context and itself only. The numbers equal :meth:`loglikelihood`'s (same tokens,
+        same positions, same visible keys); groups that would exceed the model's length fall
+        back to it.
+        """
+        packed, fallback = [], []
+        for index, (context, continuations) in enumerate(groups):
+            pairs = [self.encode_pair(context, c) for c in continuations]
+            context_ids = pairs[0][0]
+            same_context = all(ctx == context_ids for ctx, _ in pairs)
+            total = len(context_ids) + sum(len(cont) - 1 for _, cont in pairs)
+            if same_context and all(pairs_cont for _, pairs_cont in pairs) and total <= self.max_length:
+                packed.append((index, context_ids, [cont for _, cont in pairs]))
+            else:
+                fallback.append(index)
+        results: list[Optional[list[Loglikelihood]]] = [None] * len(groups)
+        for index in fallback:
+            context, continuations = groups[index]
+            results[index] = self.loglikelihood([(context, c) for c in continuations], batch_size=batch_size)
+
+        def run(batch: list[tuple[int, list[int], list[list[int]]]]) -> list[list[Loglikelihood]]:
+            layouts = [_pack(context_ids, continuations) for _, context_ids, continuations in batch]
+            longest = max(len(tokens) for tokens, _, _ in layouts)
+            input_ids = torch.zeros((len(batch), longest), dtype=torch.long)
+            positions = torch.zeros((len(batch), longest), dtype=torch.long)
+            mask = torch.eye(longest, dtype=torch.bool).repeat(len(batch), 1, 1)  # padding sees itself
+            for row, (tokens, position, visible) in enumerate(layouts):
+                size = len(tokens)
+                input_ids[row, :size] = torch.tensor(tokens)
+                positions[row, :size] = torch.tensor(position)
+                mask[row, :size, :size] = visible
+            with self.shared.running_as(self.role):
+                logits = self.shared.model(
+                    input_ids=input_ids.to(self.device), position_ids=positions.to(self.device),
+                    attention_mask=mask[:, None].to(self.device),
+                ).logits
+            logprobs = F.log_softmax(logits.float(), dim=-1)
+            out = []
+            for row, (_, context_ids, continuations) in enumerate(batch):
+                scored, start = [], len(context_ids)
+                for continuation in continuations:
+                    rows = [len(context_ids) - 1, *range(start, start + len(continuation) - 1)]
+                    start += len(continuation) - 1
+                    span = logprobs[row, rows]
+                    target = torch.tensor(continuation, device=span.device)
+                    picked = span.gather(1, target.unsqueeze(-1)).squeeze(-1)
+                    scored.append(Loglikelihood(float(picked.sum()), bool((span.argmax(-1) == target).all()),
+                                                len(continuation)))
+                out.append(scored)
+            return out
+
+        lengths = [len(ctx) + sum(len(c) - 1 for c in conts) for _, ctx, conts in packed]
+        for (index, _, _), scored in zip(packed, map_batched(packed, lengths, run,
+                                                              batch_size=batch_size or self.batch_size,
+                                                              device=self.device)):
+            results[index] = scored
+        return results  # type: ignore[return-value]
+
     # -- generation -----------------------------------------------------------------------
     @torch.inference_mode()
     def generate(
@@ -279,3 +346,17 @@ def chat_prompt(tokenizer: object, prompt: str, system: Optional[str] = None) ->
         {"role": "user", "content": prompt}
     ]
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)  # type: ignore[attr-defined,no-any-return]
+
+
+def _pack(context_ids: Sequence[int], continuations: Sequence[Sequence[int]]) -> tuple[list[int], list[int], torch.Tensor]:
+    """Tokens, position ids and the [len, len] visibility mask of one packed group."""
+    tokens, positions, owner = list(context_ids), list(range(len(context_ids))), [-1] * len(context_ids)
+    for index, continuation in enumerate(continuations):
+        inputs = list(continuation)[:-1]
+        tokens += inputs
+        positions += range(len(context_ids), len(context_ids) + len(inputs))
+        owner += [index] * len(inputs)
+    owners = torch.tensor(owner)
+    causal = torch.ones(len(tokens), len(tokens), dtype=torch.bool).tril()
+    same = (owners[None, :] == -1) | (owners[None, :] == owners[:, None])
+    return tokens, positions, causal & same

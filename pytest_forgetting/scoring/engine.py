@@ -66,16 +66,26 @@ def _chunked(run: Callable[[list[Any]], list[Any]], requests: list[Any], progres
     return results
 
 
-def score_multiple_choice(handle: ModelHandle, suite: Suite, *, batch_size: Optional[int] = None) -> SuiteScores:
-    """lm-eval multiple choice: ``acc`` and ``acc_norm`` from each choice's log-likelihood."""
+def score_multiple_choice(handle: ModelHandle, suite: Suite, *, batch_size: Optional[int] = None,
+                          shared_prefix: bool = True) -> SuiteScores:
+    """lm-eval multiple choice: ``acc`` and ``acc_norm`` from each choice's log-likelihood.
+
+    With ``shared_prefix`` (and a backend offering ``loglikelihood_grouped``) each question's
+    context is computed once for all its choices; the numbers are the same.
+    """
     started = time.perf_counter()
     delimiter = suite.settings.target_delimiter
-    requests = []
-    for item in suite.items:
-        context = render_context(handle, suite, item)
-        requests.extend((context, f"{delimiter}{choice}") for choice in item.choices)
-    progress = Progress(f"{suite.name} ({handle.role})", len(requests))
-    results = _chunked(lambda chunk: handle.loglikelihood(chunk, batch_size=batch_size), requests, progress)
+    groups = [(render_context(handle, suite, item), [f"{delimiter}{choice}" for choice in item.choices])
+              for item in suite.items]
+    grouped = getattr(handle, "loglikelihood_grouped", None) if shared_prefix else None
+    if grouped is not None:
+        progress = Progress(f"{suite.name} ({handle.role})", len(groups))
+        nested = _chunked(lambda chunk: grouped(chunk, batch_size=batch_size), groups, progress)
+        results = [scored for group in nested for scored in group]
+    else:
+        requests = [(context, continuation) for context, continuations in groups for continuation in continuations]
+        progress = Progress(f"{suite.name} ({handle.role})", len(requests))
+        results = _chunked(lambda chunk: handle.loglikelihood(chunk, batch_size=batch_size), requests, progress)
     acc, acc_norm, records = [], [], []
     position = 0
     for item in suite.items:

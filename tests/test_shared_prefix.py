@@ -1,0 +1,39 @@
+"""Shared-prefix multiple choice gives the same numbers as scoring every choice on its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_forgetting import LoadOptions, load_model, load_suite, resolve_pair
+from pytest_forgetting.scoring.engine import score_multiple_choice
+
+ROWS = [{"question": f"What comes after {w}? " * (1 + i % 3), "choices": ["one", "two three", " four", "five six seven"],
+         "answer": i % 4} for i, w in enumerate("hot cold big small up down left right fast slow".split())]
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_models):
+    options = LoadOptions(device="cpu", dtype="float32")
+    base_spec, tuned_spec = resolve_pair(str(tiny_models["adapter"]), None, options)
+    base = load_model(base_spec, options, None)
+    return base, load_model(tuned_spec, options, base)
+
+
+@pytest.mark.parametrize("role", [0, 1])
+def test_grouped_equals_per_choice(pair, role: int) -> None:
+    handle = pair[role]
+    suite = load_suite(ROWS, "multiple_choice")
+    grouped = score_multiple_choice(handle, suite, shared_prefix=True, batch_size=4)
+    single = score_multiple_choice(handle, suite, shared_prefix=False, batch_size=1)
+    for a, b in zip(grouped.records, single.records):
+        assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=1e-5)
+        assert a["is_greedy"] == b["is_greedy"]
+    assert grouped.metrics == single.metrics
+
+
+def test_too_long_groups_fall_back(pair) -> None:
+    base = pair[0]
+    long_context = "hot cold " * 200  # beyond the tiny model's 256 positions
+    grouped = base.loglikelihood_grouped([(long_context, [" up", " down"])])
+    single = base.loglikelihood([(long_context, " up"), (long_context, " down")])
+    assert [r.logprob for r in grouped[0]] == pytest.approx([r.logprob for r in single], abs=1e-5)
