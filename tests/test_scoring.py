@@ -664,5 +664,5 @@ def test_scoring_reports_progress_through_the_sink(pair) -> None:
         score_multiple_choice(pair[0], load_suite(MC_ROWS, "multiple_choice", name="facts"))
     finally:
         progress_module.set_sink(None)
-    n_requests = sum(len(row["choices"]) for row in MC_ROWS)
-    assert lines and lines[-1].startswith(f"[forgetting] facts (base): {n_requests}/{n_requests} items")
+    n_items = len(MC_ROWS)  # shared-prefix scoring counts questions, not choices
+    assert lines and lines[-1].startswith(f"[forgetting] facts (base): {n_items}/{n_items} items")
