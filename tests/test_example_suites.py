@@ -1,0 +1,83 @@
+"""End to end: the example suites on the real embedded SmolLM2 with the shipped adapters.
+
+Slow (minutes): runs pytest on example_suites/ in subprocesses sharing one result cache, so
+the base model is scored once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def embedded_base() -> Path:
+    pytest.importorskip("gguf")
+    from pytest_forgetting.embedded import ensure_embedded_model
+    from pytest_forgetting.errors import ForgettingError
+
+    try:
+        return ensure_embedded_model()
+    except ForgettingError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("example-cache")
+
+
+def _run(tuned: Path, report: Path, cache: Path, *extra: str) -> tuple[int, dict, str]:
+    command = [sys.executable, "-m", "pytest", "example_suites", "-q", "-p", "no:randomly", "-p", "no:xdist",
+               f"--tuned-model={tuned}", f"--forgetting-report={report}", f"--forgetting-cache-dir={cache}", *extra]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1500)
+    results = json.loads((report / "report.json").read_text())["results"]
+    return done.returncode, {r["capability"]: r for r in results}, done.stdout
+
+
+def test_careful_adapter_keeps_general_skills(embedded_base, shared_cache, tmp_path) -> None:
+    code, results, output = _run(ROOT / "example_suites/adapters/careful", tmp_path, shared_cache)
+    assert code == 0, output[-3000:]
+    assert {r["verdict"] for r in results.values()} == {"pass"}
+    assert {"knowledge", "arithmetic", "language", "instructions", "writing", "writing (KL drift)",
+            "contract review"} <= set(results)
+
+
+def test_aggressive_adapter_is_caught(embedded_base, shared_cache, tmp_path) -> None:
+    code, results, output = _run(ROOT / "example_suites/adapters/aggressive", tmp_path, shared_cache)
+    assert code == 1, output[-3000:]
+    failed = {name for name, r in results.items() if r["verdict"] == "fail"}
+    assert {"writing", "writing (KL drift)"} <= failed, failed
+    assert results["writing"]["forgotten_items"], "the leaked emails are listed"
+    assert "FAIL writing" in output and "WHEREAS" in output
+
+
+def test_zero_adapter_passes_with_delta_zero(embedded_base, shared_cache, tmp_path) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    adapter = tmp_path / "zero-adapter"
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(embedded_base)),
+                           LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))  # B = 0: identical to base
+    model.save_pretrained(str(adapter))
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    code, results, output = _run(adapter, tmp_path / "report", shared_cache,
+                                 "--capability", "knowledge", "--capability", "language",
+                                 "--capability", "writing")
+    assert code == 0, output[-3000:]
+    for name in ("knowledge", "language"):
+        assert results[name]["delta"] == 0.0 and results[name]["forgotten"] == 0
+    assert results["writing (KL drift)"]["tuned_score"] == 0.0
