@@ -1,0 +1,23 @@
+"""The target domain, contract review: the fine-tune is meant to gain here.
+
+120 multiple-choice questions about a quoted clause (which party bears an obligation, what
+type of clause it is, the notice period, the governing law, what a contract term means),
+from ``scripts/contract_data.py:contract_mc_items`` with a seed the adapters were not
+trained on (``data/contract_review.jsonl``).
+
+This is not a forgetting gate: it reports the change and fails only if the tuned model got
+worse than the base by more than the tolerance (a gain never fails it).
+"""
+
+from pytest_forgetting import assert_no_forgetting, capability
+
+
+@capability("contract review", tolerance=0.05)
+def test_contract_review_not_worse(forgetting):
+    suite = forgetting.suite("data/contract_review.jsonl", "multiple_choice")
+    result = forgetting.compare(suite)
+    print(
+        f"contract review: {result.base_score:.3f} -> {result.tuned_score:.3f} "
+        f"({result.delta:+.3f}; gained {result.gained} items, forgot {result.forgotten})"
+    )
+    assert_no_forgetting(result)   # non-inferiority: fails only on a drop beyond the tolerance
