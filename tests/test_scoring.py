@@ -486,23 +486,120 @@ def test_generation_is_greedy_and_respects_max_new_tokens(pair, reference, role:
         assert outputs == [ref_greedy(reference, role, p, max_new_tokens) for p in prompts]
 
 
-def test_generation_counts_tokens(pair) -> None:
-    """max_new_tokens bounds the generated token count (checked on the model's own output)."""
+FEWSHOT = "one two three\nhot cold big\nDear team, please\n"  # a prefix every prompt shares
+SHARED_PREFIX_PROMPTS = [FEWSHOT + tail for tail in ("The quick brown fox", "WHEREAS", "one two three four five",
+                                                     "Question: What is the capital of France?\nAnswer:")]
+
+
+class ForwardSpy:
+    """Records the input shape of every forward pass of the (PEFT-wrapped) transformers model."""
+
+    def __init__(self, handle) -> None:
+        from pytest_forgetting.models.greedy import _inner
+
+        self.shapes: list[tuple[int, int]] = []
+        self.hook = _inner(handle.shared.model).register_forward_pre_hook(self.record, with_kwargs=True)
+
+    def record(self, module, args, kwargs) -> None:
+        self.shapes.append(tuple(kwargs["input_ids"].shape))
+
+    def __enter__(self) -> "ForwardSpy":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.hook.remove()
+
+
+@pytest.mark.parametrize("role", ["base", "tuned"])
+def test_greedy_loop_with_shared_prefix_matches_greedy_alone(pair, reference, role: str) -> None:
+    """A batch whose prompts share a prefix decodes exactly as each prompt alone, step by step."""
+    handle = pair[0] if role == "base" else pair[1]
+    prompts = SHARED_PREFIX_PROMPTS
+    with ForwardSpy(handle) as spy:
+        outputs = handle.generate(prompts, max_new_tokens=6, batch_size=len(prompts))
+    assert outputs == [ref_greedy(reference, role, p, 6) for p in prompts]
+    shared = len(ref_encode(reference, FEWSHOT))  # the few-shot block tokenizes alone (it ends in a newline)
+    encoded = [ref_encode(reference, p) for p in prompts]
+    assert min(len(e) for e in encoded) > shared and all(e[:shared] == encoded[0][:shared] for e in encoded)
+    own = max(len(e) for e in encoded) - shared
+    assert spy.shapes[0] == (1, shared)                    # the shared prefix, once
+    assert spy.shapes[1] == (len(prompts), own)            # each row's own tokens, left-padded
+    assert all(width == 1 for _, width in spy.shapes[2:])  # then one token per step
+    assert len(spy.shapes) <= 2 + 5
+
+
+def test_greedy_loop_rows_leave_the_batch_when_done(pair, reference) -> None:
+    from pytest_forgetting.models.greedy import greedy_continuations
+
     base = pair[0]
+    prompts = [ref_encode(reference, p) for p in PROMPTS]  # no shared prefix: one prompt pass
+    options = dict(max_new_tokens=5, eos_token_ids=[], pad_token_id=0, device=torch.device("cpu"))
+    with base.shared.running_as("base"), ForwardSpy(base) as spy:
+        free = greedy_continuations(base.shared.model, prompts, **options)
+        free_rows = [rows for rows, _ in spy.shapes]
+        spy.shapes.clear()
+        # one row ends after 2 tokens, another after 3: rows whose beginnings no other row shares
+        def unique_start(length: int, other_than: int = -1) -> int:
+            starts = [tuple(c[:length]) for c in free]
+            return next(i for i, start in enumerate(starts) if starts.count(start) == 1 and i != other_than)
+
+        early = unique_start(2)
+        late = unique_start(3, other_than=early)
+        stop_at = {tuple(free[early][:2]), tuple(free[late][:3])}
+        cut = greedy_continuations(base.shared.model, prompts, finished=lambda ids: tuple(ids) in stop_at,
+                                   **options)
+        cut_rows = [rows for rows, _ in spy.shapes]
+    assert [len(c) for c in free] == [5] * len(prompts)  # max_new_tokens bounds every row
+    assert free_rows == [len(prompts)] * 5               # the prompt pass, then 4 steps of all rows
+    assert cut[early] == free[early][:2] and cut[late] == free[late][:3]
+    assert all(cut[i] == free[i] for i in range(len(prompts)) if i not in (early, late))  # others undisturbed
+    assert cut_rows == [6, 6, 5, 4, 4]                   # finished rows leave the batch
+
+
+def test_eos_ends_a_row_and_is_left_out(pair, reference) -> None:
+    from pytest_forgetting.models.greedy import greedy_continuations
+
+    base = pair[0]
+    prompts = [ref_encode(reference, p) for p in PROMPTS]
+    with base.shared.running_as("base"):
+        free = greedy_continuations(base.shared.model, prompts, max_new_tokens=4, eos_token_ids=[],
+                                    pad_token_id=0, device=torch.device("cpu"))
+        eos = free[1][1]  # pretend the second token of prompt 1 is EOS
+        ended = greedy_continuations(base.shared.model, prompts, max_new_tokens=4, eos_token_ids=[eos],
+                                     pad_token_id=0, device=torch.device("cpu"))
+    assert ended[1] == free[1][: free[1].index(eos)]
+    for want, got in zip(free, ended):
+        assert got == (want[: want.index(eos)] if eos in want else want)
+
+
+def test_generation_falls_back_to_transformers_generate(pair, reference, monkeypatch) -> None:
+    """A model the greedy loop cannot drive is decoded by model.generate, with the same result."""
+    from pytest_forgetting.models import hf
+
+    tuned = pair[1]
+    monkeypatch.setattr(hf, "supports_greedy_loop", lambda model: False)
     calls = []
-    original = base.shared.model.generate
+    original = tuned.shared.model.generate
 
     def spy(*args, **kwargs):
         output = original(*args, **kwargs)
         calls.append((kwargs["input_ids"].shape[1], output.shape[1]))
         return output
 
-    base.shared.model.generate = spy
-    try:
-        base.generate(PROMPTS, max_new_tokens=5, batch_size=3)
-    finally:
-        del base.shared.model.generate
+    monkeypatch.setattr(tuned.shared.model, "generate", spy)
+    prompts = SHARED_PREFIX_PROMPTS[:3]
+    assert tuned.generate(prompts, max_new_tokens=5, batch_size=3) == [ref_greedy(reference, "tuned", p, 5)
+                                                                       for p in prompts]
     assert calls and all(0 < total - prompt <= 5 for prompt, total in calls)
+
+
+def test_longest_common_prefix() -> None:
+    from pytest_forgetting.models.greedy import longest_common_prefix, supports_greedy_loop
+
+    assert longest_common_prefix([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert longest_common_prefix([[5, 6], [5, 6]]) == 2
+    assert longest_common_prefix([[1], [2]]) == 0
+    assert not supports_greedy_loop(torch.nn.Linear(2, 2))  # no cache, no positions: generate() instead
 
 
 def test_generation_deterministic_and_independent_of_batch_size(pair) -> None:

@@ -37,3 +37,28 @@ def test_too_long_groups_fall_back(pair) -> None:
     grouped = base.loglikelihood_grouped([(long_context, [" up", " down"])])
     single = base.loglikelihood([(long_context, " up"), (long_context, " down")])
     assert [r.logprob for r in grouped[0]] == pytest.approx([r.logprob for r in single], abs=1e-5)
+
+
+def test_output_head_runs_only_where_a_score_is_read(pair, monkeypatch) -> None:
+    """logits_to_keep: the head sees the positions a log-likelihood reads, with the same numbers."""
+    from pytest_forgetting.models import hf
+
+    tuned = pair[1]
+    head = tuned.shared.model.get_base_model().get_output_embeddings()
+    seen: list[int] = []
+    hook = head.register_forward_hook(lambda module, args, output: seen.append(args[0].shape[0] * args[0].shape[1]))
+    suite = load_suite(ROWS, "multiple_choice")
+    try:
+        grouped = score_multiple_choice(tuned, suite, shared_prefix=True, batch_size=len(ROWS))
+        single = score_multiple_choice(tuned, suite, shared_prefix=False, batch_size=len(ROWS) * 4)
+        kept = list(seen)
+        seen.clear()
+        monkeypatch.setattr(hf, "_takes_logits_to_keep", lambda model: False)  # every position
+        full = score_multiple_choice(tuned, suite, shared_prefix=True, batch_size=len(ROWS))
+    finally:
+        hook.remove()
+    every_position = sum(seen)
+    assert kept[0] < every_position  # the grouped pass skipped the question's earlier positions
+    for a, b, c in zip(grouped.records, full.records, single.records):
+        assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=1e-5)
+        assert c["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=1e-5)

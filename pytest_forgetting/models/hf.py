@@ -12,12 +12,13 @@ score is the sum of the continuation tokens' ``log_softmax`` values.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 
 from pytest_forgetting.models.batching import map_batched
+from pytest_forgetting.models.greedy import greedy_continuations, supports_greedy_loop
 from pytest_forgetting.models.handle import Loglikelihood
 
 Prompt = Union[str, Sequence[int]]
@@ -136,6 +137,27 @@ class HFModelHandle:
             )
         return output.logits
 
+    def _logprobs_at(self, rows: Sequence[Sequence[int]], **inputs: torch.Tensor) -> list[torch.Tensor]:
+        """Float32 log-distributions at the given positions of each batch row: ``[len(rows[i]), vocab]``.
+
+        The output head runs only on the positions some row needs (``logits_to_keep``, where
+        the model takes it) and the softmax only on each row's own; the numbers are those of
+        a full forward pass.
+        """
+        keep = sorted({p for positions in rows for p in positions})
+        kwargs = {}
+        if _takes_logits_to_keep(self.shared.model):
+            kwargs["logits_to_keep"] = torch.tensor(keep, dtype=torch.long, device=self.device)
+            column = {p: c for c, p in enumerate(keep)}
+        else:
+            column = {p: p for p in keep}
+        with self.shared.running_as(self.role):
+            logits = self.shared.model(**{k: v.to(self.device) for k, v in inputs.items()}, **kwargs).logits
+        if logits.shape[1] != len(column):  # a model that took the argument but kept every position
+            column = {p: p for p in keep}
+        return [F.log_softmax(logits[row, [column[p] for p in positions]].float(), dim=-1)
+                for row, positions in enumerate(rows)]
+
     def _right_padded(self, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
         longest = max(len(seq) for seq in sequences)
         batch = torch.zeros((len(sequences), longest), dtype=torch.long)
@@ -191,10 +213,10 @@ class HFModelHandle:
             inputs.append((whole[:-1], list(continuation_ids)))
 
         def run(batch: list[tuple[list[int], list[int]]]) -> list[Loglikelihood]:
-            logprobs = F.log_softmax(self.logits(self._right_padded([inp for inp, _ in batch])).float(), dim=-1)
+            spans = self._logprobs_at([range(len(inp) - len(cont), len(inp)) for inp, cont in batch],
+                                      input_ids=self._right_padded([inp for inp, _ in batch]))
             results = []
-            for row, (inp, continuation) in enumerate(batch):
-                span = logprobs[row, len(inp) - len(continuation) : len(inp)]
+            for span, (inp, continuation) in zip(spans, batch):
                 target = torch.tensor(continuation, device=span.device).unsqueeze(-1)
                 picked = torch.gather(span, 1, target).squeeze(-1)
                 greedy = bool((span.argmax(dim=-1) == target.squeeze(-1)).all())
@@ -244,19 +266,19 @@ class HFModelHandle:
                 input_ids[row, :size] = torch.tensor(tokens)
                 positions[row, :size] = torch.tensor(position)
                 mask[row, :size, :size] = visible
-            with self.shared.running_as(self.role):
-                logits = self.shared.model(
-                    input_ids=input_ids.to(self.device), position_ids=positions.to(self.device),
-                    attention_mask=mask[:, None].to(self.device),
-                ).logits
-            logprobs = F.log_softmax(logits.float(), dim=-1)
+            # the positions read: the context's last, then every continuation token but the last
+            needed = [range(len(context_ids) - 1, len(tokens)) for (tokens, _, _), (_, context_ids, _)
+                      in zip(layouts, batch)]
+            logprobs = self._logprobs_at(needed, input_ids=input_ids, position_ids=positions,
+                                         attention_mask=mask[:, None])
             out = []
             for row, (_, context_ids, continuations) in enumerate(batch):
                 scored, start = [], len(context_ids)
+                first = len(context_ids) - 1  # logprobs[row][0] is this position
                 for continuation in continuations:
-                    rows = [len(context_ids) - 1, *range(start, start + len(continuation) - 1)]
+                    rows = [len(context_ids) - 1 - first, *range(start - first, start - first + len(continuation) - 1)]
                     start += len(continuation) - 1
-                    span = logprobs[row, rows]
+                    span = logprobs[row][rows]
                     target = torch.tensor(continuation, device=span.device)
                     picked = span.gather(1, target.unsqueeze(-1)).squeeze(-1)
                     scored.append(Loglikelihood(float(picked.sum()), bool((span.argmax(-1) == target).all()),
@@ -281,7 +303,11 @@ class HFModelHandle:
         stop: Sequence[str] = (),
         batch_size: Optional[int] = None,
     ) -> list[str]:
-        """Greedy decoding with left padding; each output is cut at its first stop string.
+        """Greedy decoding; each output is cut at its first stop string.
+
+        Decoding runs in :func:`~pytest_forgetting.models.greedy.greedy_continuations` (a
+        batch's shared prompt prefix computed once, finished rows leaving the batch); a model
+        whose forward it cannot drive falls back to ``model.generate(do_sample=False)``.
 
         A prompt is text (encoded with this handle's settings) or a list of token ids (e.g.
         a chat-templated prompt that already holds its special tokens).
@@ -289,6 +315,34 @@ class HFModelHandle:
         encoded = [self.encode(p) if isinstance(p, str) else list(p) for p in prompts]
         tok = self.tokenizer
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id  # type: ignore[attr-defined]
+
+        model = self.shared.model
+        if supports_greedy_loop(model):
+            eos = _eos_token_ids(model, tok)
+            stops = [s for s in stop if s]
+            finished = None
+            if stops:
+                def finished(ids: list[int]) -> bool:
+                    text = tok.decode(ids, skip_special_tokens=True)  # type: ignore[attr-defined]
+                    return any(s in text for s in stops)
+
+            def run(batch: list[list[int]]) -> list[str]:
+                with self.shared.running_as(self.role):
+                    continuations = greedy_continuations(
+                        self.shared.model, batch, max_new_tokens=max_new_tokens, eos_token_ids=eos,
+                        pad_token_id=pad_id, device=self.device, finished=finished,
+                    )
+                texts = tok.batch_decode(continuations, skip_special_tokens=True)  # type: ignore[attr-defined]
+                return [cut_at_stop(text, stop) for text in texts]
+        else:
+            run = self._generate_with_transformers(tok, pad_id, max_new_tokens, stop)
+
+        lengths = [len(seq) + max_new_tokens for seq in encoded]
+        return map_batched(encoded, lengths, run, batch_size=batch_size or self.batch_size, device=self.device)
+
+    def _generate_with_transformers(self, tok: Any, pad_id: int, max_new_tokens: int,
+                                    stop: Sequence[str]) -> Callable[[list[list[int]]], list[str]]:
+        """Batch runner using ``model.generate`` (models the greedy loop cannot drive)."""
 
         def run(batch: list[list[int]]) -> list[str]:
             longest = max(len(seq) for seq in batch)
@@ -313,8 +367,30 @@ class HFModelHandle:
             texts = tok.batch_decode(output[:, longest:], skip_special_tokens=True)  # type: ignore[attr-defined]
             return [cut_at_stop(text, stop) for text in texts]
 
-        lengths = [len(seq) + max_new_tokens for seq in encoded]
-        return map_batched(encoded, lengths, run, batch_size=batch_size or self.batch_size, device=self.device)
+        return run
+
+
+def _takes_logits_to_keep(model: Any) -> bool:
+    """True when ``model`` (or the transformers model a PEFT model wraps) accepts ``logits_to_keep``."""
+    import inspect
+
+    get_base = getattr(model, "get_base_model", None)
+    inner = get_base() if callable(get_base) else model
+    try:
+        return "logits_to_keep" in inspect.signature(inner.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """The tokens that end generation: the generation config's EOS (one or several), else the tokenizer's."""
+    config = getattr(model, "generation_config", None)
+    eos = getattr(config, "eos_token_id", None) if config is not None else None
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    if eos is None:
+        return []
+    return [int(t) for t in eos] if isinstance(eos, (list, tuple)) else [int(eos)]
 
 
 def _without_prefix(ids: list[int], prefix: int) -> list[int]:
