@@ -137,13 +137,24 @@ class Forgetting:
 
     def drift(self, suite: "Suite", *, max_kl: float = 0.1, metric: str = "kl",
               capability: Optional[str] = None, max_new_tokens: Optional[int] = None) -> "ComparisonResult":
-        """Label-free KL drift (or token-shift rate) of tuned against base on ``suite``'s prompts."""
+        """Label-free KL drift (or token-shift rate) of tuned against base on ``suite``'s prompts.
+
+        For a generation suite at its own ``max_new_tokens``, the tuned model's outputs are
+        those of scoring the suite (this session's, or the result cache's): a test that
+        checks a suite and its drift generates once.
+        """
         from pytest_forgetting.compare.run import compare_drift
+        from pytest_forgetting.models.session import LazyHandle
 
         marker = self.capability
+        outputs = None
+        if suite.kind == "generation" and max_new_tokens in (None, suite.settings.max_new_tokens):
+            scored = self._checked(self._score, LazyHandle(self.pair, "tuned"), suite, registry=self.registry)
+            outputs = [record["output"] for record in scored.records]
         result = self._checked(
             compare_drift, self.base, self.tuned, suite, max_kl=max_kl, metric=metric,
             capability=capability or (marker.name if marker else None), max_new_tokens=max_new_tokens,
+            outputs=outputs,
         )
         return self.record(result)
 

@@ -154,3 +154,58 @@ def test_generation_drift_with_a_bos_adding_tokenizer(tiny_models, reference) ->
         expected_kl, expected_rate = _reference_drift(reference, sequence, len(prompt_ids) - 1, len(sequence) - 1)
         assert kl == pytest.approx(expected_kl, rel=1e-4, abs=1e-6)
         assert rate == pytest.approx(expected_rate, abs=1e-9)
+
+
+def test_given_outputs_are_used_instead_of_generating(random_pair) -> None:
+    base, tuned = random_pair
+    suite = load_suite([{"prompt": p} for p in TEXTS[:3]], "generation", max_new_tokens=5)
+    generated = score_drift(base, tuned, suite)
+
+    class NoGeneration:
+        """The tuned handle, minus generate: drift must take the outputs it is given."""
+
+        def __getattr__(self, name):
+            if name == "generate":
+                raise AssertionError("generated although outputs were given")
+            return getattr(tuned, name)
+
+    reused = score_drift(base, NoGeneration(), suite, outputs=[r["output"] for r in generated.records])
+    assert reused.kl == generated.kl and reused.shift_rate == generated.shift_rate
+    with pytest.raises(ValueError, match="2 outputs for 3 prompts"):
+        score_drift(base, tuned, suite, outputs=["a", "b"])
+
+
+DRIFT_FILE = """
+from pytest_forgetting import assert_no_drift, capability
+from pytest_forgetting.models.hf import HFModelHandle
+
+GENERATED = []
+original = HFModelHandle.generate
+
+
+def counting(self, prompts, **kwargs):
+    GENERATED.append((self.role, len(prompts)))
+    return original(self, prompts, **kwargs)
+
+
+HFModelHandle.generate = counting
+ROWS = [{{"prompt": p, "target": "x"}} for p in {prompts!r}]
+
+
+@capability("writing", tolerance=1.0)
+def test_writing(forgetting):
+    suite = forgetting.suite(ROWS, "generation", max_new_tokens=4)
+    forgetting.check(suite)
+    drift = forgetting.drift(suite, max_kl=50.0)
+    assert_no_drift(drift)
+    assert GENERATED == [("base", 3), ("tuned", 3)]  # the drift reused the tuned outputs
+    assert [r["tuned_answer"] for r in drift.records] == [
+        r["tuned_answer"] for r in forgetting.compare(suite).records]
+    assert drift.extra["mean_kl"] > 0
+"""
+
+
+def test_plugin_drift_reuses_the_suites_tuned_outputs(pytester, tiny_models) -> None:
+    pytester.makepyfile(test_drift_reuse=DRIFT_FILE.format(prompts=TEXTS[:3]))
+    result = pytester.runpytest("--tuned-model", str(tiny_models["adapter"]), "--no-forgetting-cache")
+    result.assert_outcomes(passed=1)

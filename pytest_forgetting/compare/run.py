@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from pytest_forgetting.compare.verdict import ComparisonResult, Decision, decide, paired_records, resolve_decision
 from pytest_forgetting.errors import ForgettingError
@@ -80,6 +80,7 @@ def compare_drift(
     top_k: int = 3,
     max_new_tokens: Optional[int] = None,
     batch_size: Optional[int] = None,
+    outputs: Optional[Sequence[str]] = None,
 ) -> ComparisonResult:
     """Label-free drift check: pass while the upper bound of mean KL (or shift rate) < ``max_kl``.
 
@@ -93,7 +94,8 @@ def compare_drift(
     decision = resolve_decision(tolerance=max_kl, alpha=alpha)
     if decision.tolerance.relative:
         raise ForgettingError(f"max_kl={max_kl!r}: give an absolute bound (e.g. 0.1 nats); drift has no base score to take a percentage of")
-    drift = score_drift(base, tuned, suite, top_k=top_k, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    drift = score_drift(base, tuned, suite, top_k=top_k, max_new_tokens=max_new_tokens,
+                        batch_size=batch_size, outputs=outputs)
     values = drift.kl if metric == "kl" else drift.shift_rate
     template = ComparisonResult(
         capability=capability or suite.name, suite=suite.name, metric=metric, higher_is_better=False,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from pytest_forgetting.models.handle import ModelHandle
 from pytest_forgetting.scoring.engine import render_context
@@ -49,21 +49,27 @@ def score_drift(
     top_k: int = 3,
     max_new_tokens: Optional[int] = None,
     batch_size: Optional[int] = None,
+    outputs: Optional[Sequence[str]] = None,
 ) -> DriftScores:
     """KL drift and token shift of ``tuned`` against ``base`` on ``suite``'s prompts.
 
     ``max_new_tokens`` (default: the suite's setting for generation suites, 0 for text
     suites) is how much the tuned model writes after each prompt; with 0, drift is
-    measured on the prompt/text tokens alone.
+    measured on the prompt/text tokens alone. ``outputs``, when given, are the tuned
+    model's greedy outputs on these prompts with these settings (e.g. from scoring the same
+    generation suite): they are used instead of generating again.
     """
     started = time.perf_counter()
     if max_new_tokens is None:
         max_new_tokens = suite.settings.max_new_tokens if suite.kind == "generation" else 0
     encode = getattr(base, "encode")
     prompts = [encode(render_context(base, suite, item)) for item in suite.items]
+    if outputs is not None and len(outputs) != len(prompts):
+        raise ValueError(f"{len(outputs)} outputs for {len(prompts)} prompts")
     if max_new_tokens > 0:
-        outputs = tuned.generate(prompts, max_new_tokens=max_new_tokens, stop=suite.settings.stop,
-                                 batch_size=batch_size)
+        if outputs is None:
+            outputs = tuned.generate(prompts, max_new_tokens=max_new_tokens, stop=suite.settings.stop,
+                                     batch_size=batch_size)
         prefix = getattr(base, "prefix_token_id", None)
         # a continuation follows its prompt: no BOS that a BOS-adding tokenizer puts first
         continuations = [ids[1:] if ids and ids[0] == prefix else ids for ids in map(encode, outputs)]
