@@ -5,14 +5,17 @@ type of clause it is, the notice period, the governing law, what a contract term
 from ``scripts/contract_data.py:contract_mc_items`` with a seed the adapters were not
 trained on (``data/contract_review.jsonl``).
 
-This is not a forgetting gate: it reports the change and fails only if the tuned model got
-worse than the base by more than the tolerance (a gain never fails it).
+This is not a forgetting gate: it prints the change and fails only on a significant drop
+beyond the tolerance (policy "significant": McNemar mid-p < alpha and a drop > 5 points). A
+gain never fails it, and neither does a change too small for 120 items to resolve: under the
+default non-inferiority policy a fine-tune that moves many items both ways (say +14/-12)
+would fail as "not shown to be within 5 points" although it did not get worse on average.
 """
 
 from pytest_forgetting import assert_no_forgetting, capability
 
 
-@capability("contract review", tolerance=0.05)
+@capability("contract review", tolerance=0.05, policy="significant")
 def test_contract_review_not_worse(forgetting):
     suite = forgetting.suite("data/contract_review.jsonl", "multiple_choice")
     result = forgetting.compare(suite)
@@ -20,4 +23,4 @@ def test_contract_review_not_worse(forgetting):
         f"contract review: {result.base_score:.3f} -> {result.tuned_score:.3f} "
         f"({result.delta:+.3f}; gained {result.gained} items, forgot {result.forgotten})"
     )
-    assert_no_forgetting(result)   # non-inferiority: fails only on a drop beyond the tolerance
+    assert_no_forgetting(result)   # fails only on a significant drop beyond the tolerance

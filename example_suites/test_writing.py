@@ -26,7 +26,7 @@ def writing_suite(forgetting):
         "data/writing.jsonl", "generation",
         chat_template=True,
         scorer="no_forbidden", phrases=LEGAL_MARKERS,
-        max_new_tokens=48,       # a greeting and a sentence or two: where the register shows
+        max_new_tokens=32,       # a greeting and a sentence: where the register shows
     )
 
 
