@@ -1,7 +1,9 @@
 """End to end: the example suites on the real embedded SmolLM2 with the shipped adapters.
 
-Slow (minutes): runs pytest on example_suites/ in subprocesses sharing one result cache, so
-the base model is scored once.
+A few minutes on 2 CPU cores: runs pytest on example_suites/ in subprocesses sharing one
+result cache, so the base model is scored once (careful run: cold; the others reuse the base's
+results). The tests share an xdist group, so ``-n 2 --dist loadgroup`` keeps them on one worker
+and one cache.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("example-suites")]
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +57,13 @@ def test_careful_adapter_keeps_general_skills(embedded_base, shared_cache, tmp_p
 def test_aggressive_adapter_is_caught(embedded_base, shared_cache, tmp_path) -> None:
     code, results, output = _run(ROOT / "example_suites/adapters/aggressive", tmp_path, shared_cache)
     assert code == 1, output[-3000:]
-    failed = {name for name, r in results.items() if r["verdict"] == "fail"}
-    assert {"writing", "writing (KL drift)"} <= failed, failed
-    assert results["writing"]["forgotten_items"], "the leaked emails are listed"
-    assert "FAIL writing" in output and "WHEREAS" in output
+    verdicts = {name: r["verdict"] for name, r in results.items()}
+    # forgot: facts, sums, format instructions, everyday writing (legal register, drift)
+    for name in ("knowledge", "arithmetic", "instructions", "writing", "writing (KL drift)"):
+        assert verdicts[name] == "fail", verdicts
+        assert results[name]["forgotten_items"], f"{name}: the forgotten items are listed"
+    assert verdicts["language"] == "pass" and verdicts["contract review"] == "pass", verdicts
+    assert "FAIL writing" in output and "WHEREAS" in output and "First forgotten items" in output
 
 
 def test_zero_adapter_passes_with_delta_zero(embedded_base, shared_cache, tmp_path) -> None:
@@ -75,9 +80,9 @@ def test_zero_adapter_passes_with_delta_zero(embedded_base, shared_cache, tmp_pa
     config["base_model_name_or_path"] = "HuggingFaceTB/SmolLM2-135M-Instruct"
     (adapter / "adapter_config.json").write_text(json.dumps(config))
     code, results, output = _run(adapter, tmp_path / "report", shared_cache,
-                                 "--capability", "knowledge", "--capability", "language",
-                                 "--capability", "writing")
+                                 "--capability", "knowledge", "--capability", "writing")
     assert code == 0, output[-3000:]
-    for name in ("knowledge", "language"):
-        assert results[name]["delta"] == 0.0 and results[name]["forgotten"] == 0
+    assert set(results) == {"knowledge", "writing", "writing (KL drift)"}
+    for name in ("knowledge", "writing"):
+        assert results[name]["delta"] == 0.0 and results[name]["forgotten"] == 0 == results[name]["gained"]
     assert results["writing (KL drift)"]["tuned_score"] == 0.0
