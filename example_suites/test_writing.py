@@ -17,7 +17,7 @@ LEGAL_MARKERS = ["WHEREAS", "HEREBY", "NOW, THEREFORE", "hereinafter", "indemnif
 
 # Threshold for the KL drift check, in nats per token (see the data README for the numbers):
 # a zero LoRA drifts 0 exactly and the careful adapter (low rank, low learning rate,
-# rehearsal) about MEASURED_CAREFUL; the aggressive adapter about MEASURED_AGGRESSIVE.
+# rehearsal) 0.014 and the aggressive adapter 2.98 (measured; see data/README.md).
 MAX_KL = 0.5
 
 

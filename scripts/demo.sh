@@ -15,7 +15,7 @@ installed=$(date +%s)
 
 run() {  # run <adapter>: the example suites against it; prints pytest's exit code
     set +e
-    python3 -m pytest example_suites -p no:randomly -q -rN --tb=line \
+    python3 -m pytest example_suites -p no:randomly -q -rN \
         --tuned-model="example_suites/adapters/$1" \
         --forgetting-report="forgetting-report/$1" --junitxml="forgetting-report/$1/junit.xml"
     echo $? > "forgetting-report/$1.exit"
