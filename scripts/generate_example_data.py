@@ -23,6 +23,8 @@ Files (see ``example_suites/data/README.md`` for counts and the measured base sc
 * ``writing.jsonl``      generation: short emails, notes and summaries (no target; scored
                          for legal-style leaks and KL drift).
 * ``contract_review.jsonl`` multiple choice: clause-reading questions (the target domain).
+* ``contract_reviews.jsonl`` text: held-out contract reviews in the adapters' training
+                         format (the target domain: their NLL should drop).
 """
 
 from __future__ import annotations
@@ -637,6 +639,28 @@ def build_contract(n: int = 120, seed: int = 7) -> list[dict[str, Any]]:
     return contract_mc_items(n, seed=seed)
 
 
+def build_contract_reviews(n: int = 40, seed: int = 11) -> list[dict[str, Any]]:
+    """Held-out contract reviews (the adapters' training format): text whose NLL should drop.
+
+    Drawn from ``contract_examples`` with a seed the adapters were not trained on; any
+    review that also occurs in a training set (seed 0, up to 240 examples) is left out.
+    """
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from contract_data import contract_examples
+    finally:
+        sys.path.pop(0)
+    trained = {example["answer"] for example in contract_examples(240, seed=0)}
+    rows: list[dict[str, Any]] = []
+    for example in contract_examples(4 * n, seed=seed):
+        if example["answer"] in trained or any(row["text"] == example["answer"] for row in rows):
+            continue
+        rows.append({"id": f"review-{len(rows):02d}", "text": example["answer"]})
+        if len(rows) == n:
+            break
+    return rows
+
+
 # ==================================================================================== main
 
 BUILDERS: dict[str, Callable[[], list[dict[str, Any]]]] = {
@@ -646,6 +670,7 @@ BUILDERS: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "instructions.jsonl": build_instructions,
     "writing.jsonl": build_writing,
     "contract_review.jsonl": build_contract,
+    "contract_reviews.jsonl": build_contract_reviews,
 }
 
 

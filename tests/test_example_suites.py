@@ -51,7 +51,14 @@ def test_careful_adapter_keeps_general_skills(embedded_base, shared_cache, tmp_p
     assert code == 0, output[-3000:]
     assert {r["verdict"] for r in results.values()} == {"pass"}
     assert {"knowledge", "arithmetic", "language", "instructions", "writing", "writing (KL drift)",
-            "contract review"} <= set(results)
+            "contract review", "contract review (reviews NLL)"} <= set(results)
+    _learned_the_domain(results)
+
+
+def _learned_the_domain(results: dict) -> None:
+    """Held-out contract reviews became more likely on (nearly) every item."""
+    reviews = results["contract review (reviews NLL)"]
+    assert reviews["delta"] < -0.05 and reviews["gained"] >= 0.9 * reviews["n"], reviews
 
 
 def test_aggressive_adapter_is_caught(embedded_base, shared_cache, tmp_path) -> None:
@@ -63,6 +70,7 @@ def test_aggressive_adapter_is_caught(embedded_base, shared_cache, tmp_path) -> 
         assert verdicts[name] == "fail", verdicts
         assert results[name]["forgotten_items"], f"{name}: the forgotten items are listed"
     assert verdicts["language"] == "pass" and verdicts["contract review"] == "pass", verdicts
+    _learned_the_domain(results)
     assert "FAIL writing" in output and "WHEREAS" in output and "First forgotten items" in output
 
 
