@@ -129,3 +129,36 @@ def test_cap(forgetting, name):
     data = json.loads((report / "report.json").read_text())
     assert sorted(r["capability"] for r in data["results"]) == ["a", "b", "c", "d"]
     result.stdout.fnmatch_lines(["*= forgetting =*"])
+
+
+def _decided(base, tuned, *, higher_is_better=True, tolerance=0.05, policy="non-inferiority"):
+    from pytest_forgetting.compare.verdict import ComparisonResult, decide, resolve_decision
+
+    template = ComparisonResult(
+        capability="c", suite="s", metric="m", higher_is_better=higher_is_better, n=0, base_score=0.0,
+        tuned_score=0.0, delta=0.0, ci_low=0.0, ci_high=0.0, p_value=1.0, mde=0.0, forgotten=0, gained=0,
+        tolerance="", tolerance_abs=0.0, policy=policy, alpha=0.05, verdict="", statistic="",
+        underpowered=False, base_model="b", tuned_model="t", records=[],
+    )
+    return decide(base, tuned, resolve_decision(tolerance=tolerance, policy=policy), template=template)
+
+
+def test_underpowered_means_the_interval_straddles_the_tolerance() -> None:
+    # 40 items, 6 right->wrong and 6 wrong->right: too few to tell a 5-point drop from none
+    base = [1.0] * 6 + [0.0] * 6 + [1.0] * 28
+    tuned = [0.0] * 6 + [1.0] * 6 + [1.0] * 28
+    unclear = _decided(base, tuned, policy="significant")
+    assert unclear.verdict == "pass" and unclear.mde > 0.05
+    assert unclear.ci_low < -0.05 < unclear.ci_high and unclear.underpowered
+    # a clear drop (interval wholly below -tolerance): conclusive, not underpowered
+    drop = _decided([1.0] * 40, [0.0] * 20 + [1.0] * 20)
+    assert drop.verdict == "fail" and drop.mde > 0.05 and drop.ci_high < -0.05 and not drop.underpowered
+
+
+def test_a_large_uneven_gain_is_conclusive() -> None:
+    """NLL (lower is better) falls on every item by varying amounts: a wide interval, far from the tolerance."""
+    base = [4.0] * 40
+    tuned = [4.0 - (0.5 + 3.0 * (i % 5)) for i in range(40)]
+    result = _decided(base, tuned, higher_is_better=False)
+    assert result.verdict == "pass" and result.mde > 0.05 and result.ci_high < 0.05
+    assert not result.underpowered

@@ -209,9 +209,10 @@ def decide(
         alpha=decision.alpha,
         verdict="pass" if passed else "fail",
         statistic=statistic,
-        # Too small to detect the tolerance, unless the whole interval already lies beyond it.
-        underpowered=bool(mde > tolerance_abs and not (higher and high < -tolerance_abs)
-                          and not (not higher and low > tolerance_abs)),
+        # Too small to detect the tolerance, and the interval straddles it: inconclusive. An
+        # interval wholly on one side (a clear drop, or proven within tolerance) is conclusive.
+        underpowered=bool(mde > tolerance_abs and (low <= -tolerance_abs <= high if higher
+                                                   else low <= tolerance_abs <= high)),
         forgotten_items=[template.records[i] for i in worst_first[:MAX_LISTED] if drops[i] > 0]
         if template.records else [],
         gained_items=[template.records[i] for i in best_first[:MAX_LISTED] if drops[i] < 0]
