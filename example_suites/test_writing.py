@@ -6,9 +6,9 @@ same 40 prompts (``data/writing.jsonl``), answered in the chat template:
 
 * style leak: the ``no_forbidden`` scorer gives 1 to an output that contains none of the
   legal markers below (case-sensitive), 0 otherwise. The base writes none of them.
-* KL drift: label-free, KL(base || tuned) per token on the prompt and the tuned model's
-  continuation, averaged per prompt; it fails when the upper bound of the mean exceeds
-  ``max_kl``.
+* KL drift: label-free, KL(base || tuned) per token of the tuned model's answer (both
+  models reading the prompt and that answer), averaged per prompt; it fails when the upper
+  bound of the mean exceeds ``max_kl``.
 """
 
 from pytest_forgetting import assert_no_drift, capability
@@ -17,7 +17,7 @@ LEGAL_MARKERS = ["WHEREAS", "HEREBY", "NOW, THEREFORE", "hereinafter", "indemnif
 
 # Threshold for the KL drift check, in nats per token (see the data README for the numbers):
 # a zero LoRA drifts 0 exactly and the careful adapter (low rank, low learning rate,
-# rehearsal) 0.014 and the aggressive adapter 2.98 (measured; see data/README.md).
+# rehearsal) 0.008 and the aggressive adapter 6.16 (measured; see data/README.md).
 MAX_KL = 0.5
 
 

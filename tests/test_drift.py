@@ -55,11 +55,11 @@ def _logprobs(model, ids):
         return F.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].float(), dim=-1)
 
 
-def _reference_drift(reference, sequence, first, last, top_k=3):
-    """Mean KL(base || tuned) over every position; shift rate over positions first..last-1."""
+def _reference_drift(reference, sequence, first, last, top_k=3, kl_from=0):
+    """Mean KL(base || tuned) over positions kl_from..end; shift rate over positions first..last-1."""
     _, base_model, tuned_model = reference
     base, tuned = _logprobs(base_model, sequence), _logprobs(tuned_model, sequence)
-    kl = float((base.exp() * (base - tuned)).sum(-1).mean())
+    kl = float((base.exp() * (base - tuned)).sum(-1)[kl_from:].mean())
     tuned_tokens = tuned[first:last].argmax(-1)
     in_top = (base[first:last].topk(top_k, dim=-1).indices == tuned_tokens[:, None]).any(-1)
     return kl, float((~in_top).float().mean())
@@ -115,7 +115,7 @@ def test_random_adapter_generation_drift_matches_reference(random_pair, referenc
         continuation = tokenizer(output, add_special_tokens=False)["input_ids"]
         sequence = prompt_ids + continuation
         expected_kl, expected_rate = _reference_drift(
-            reference, sequence, len(prompt_ids) - 1, len(sequence) - 1
+            reference, sequence, len(prompt_ids) - 1, len(sequence) - 1, kl_from=len(prompt_ids) - 1
         )
         assert kl == pytest.approx(expected_kl, rel=1e-4, abs=1e-6) and kl > 0
         assert rate == pytest.approx(expected_rate, abs=1e-9)
@@ -151,7 +151,8 @@ def test_generation_drift_with_a_bos_adding_tokenizer(tiny_models, reference) ->
     for prompt, record, kl, rate in zip(prompts, drift.records, drift.kl, drift.shift_rate):
         prompt_ids = [bos_id] + plain(prompt, add_special_tokens=False)["input_ids"]
         sequence = prompt_ids + plain(record["output"], add_special_tokens=False)["input_ids"]
-        expected_kl, expected_rate = _reference_drift(reference, sequence, len(prompt_ids) - 1, len(sequence) - 1)
+        expected_kl, expected_rate = _reference_drift(reference, sequence, len(prompt_ids) - 1, len(sequence) - 1,
+                                                      kl_from=len(prompt_ids) - 1)
         assert kl == pytest.approx(expected_kl, rel=1e-4, abs=1e-6)
         assert rate == pytest.approx(expected_rate, abs=1e-9)
 
@@ -209,3 +210,20 @@ def test_plugin_drift_reuses_the_suites_tuned_outputs(pytester, tiny_models) -> 
     pytester.makepyfile(test_drift_reuse=DRIFT_FILE.format(prompts=TEXTS[:3]))
     result = pytester.runpytest("--tuned-model", str(tiny_models["adapter"]), "--no-forgetting-cache")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("role", [0, 1])
+def test_continuation_logprobs_equal_the_full_pass(random_pair, role) -> None:
+    """The response's log-distributions, computed with the shared prefix once and the head on the response only."""
+    from pytest_forgetting.models.greedy import MIN_SHARED_PREFIX
+
+    handle = random_pair[role]
+    shared = handle.encode("one two three four five six seven eight\n")
+    prompts = [shared + handle.encode(t) for t in ("hot cold", "The quick brown fox", "Dear")]
+    continuations = [handle.encode(" big small up"), [], handle.encode(" team, please find")]
+    assert len(shared) >= MIN_SHARED_PREFIX
+    fast = handle.continuation_logprobs(prompts, continuations, batch_size=3)
+    full = list(handle.token_logprobs([p + c for p, c in zip(prompts, continuations)], batch_size=1))
+    for got, whole, prompt, continuation in zip(fast, full, prompts, continuations):
+        assert got.shape == (len(continuation) + 1, whole.shape[-1])
+        assert torch.allclose(got, whole[len(prompt) - 1 :], atol=1e-5)

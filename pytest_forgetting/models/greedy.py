@@ -151,3 +151,48 @@ def greedy_continuations(
         logits = forward(tokens.unsqueeze(1), mask, next_position.unsqueeze(1))
         next_position = next_position + 1
     return outputs
+
+
+@torch.inference_mode()
+def shared_prefix_logits(
+    model: torch.nn.Module,
+    items: Sequence[tuple[Sequence[int], Sequence[int]]],
+    *,
+    device: torch.device,
+    pad_token_id: int = 0,
+) -> torch.Tensor:
+    """Logits ``[batch, k, vocab]`` for ``(prompt, continuation)`` pairs, k = longest continuation + 1.
+
+    Each row is the prompt followed by its continuation, right-aligned, so row ``i``'s last
+    ``len(continuation_i) + 1`` positions are its prompt's last token and its continuation.
+    The prompts' shared prefix runs once; the output head runs on the last ``k`` positions only.
+    """
+    cache_name = _cache_argument(model)
+    assert cache_name is not None, "call supports_greedy_loop first"
+    prompts = [p for p, _ in items]
+    rows = len(items)
+    shared = min(longest_common_prefix(prompts), min(len(p) for p in prompts) - 1)
+    if shared < MIN_SHARED_PREFIX:
+        shared = 0
+    cache = _new_cache(model)
+    mask = torch.ones((1, shared), dtype=torch.long, device=device)
+    if shared:
+        prefix = torch.tensor([list(prompts[0][:shared])], dtype=torch.long, device=device)
+        model(input_ids=prefix, attention_mask=mask, position_ids=torch.arange(shared, device=device).unsqueeze(0),
+              use_cache=True, logits_to_keep=1, **{cache_name: cache})
+        cache.batch_repeat_interleave(rows)
+    own = [list(p[shared:]) + list(c) for p, c in items]
+    width = max(len(tokens) for tokens in own)
+    input_ids = torch.full((rows, width), pad_token_id, dtype=torch.long)
+    own_mask = torch.zeros((rows, width), dtype=torch.long)
+    positions = torch.zeros((rows, width), dtype=torch.long)
+    for row, tokens in enumerate(own):
+        start = width - len(tokens)
+        input_ids[row, start:] = torch.tensor(tokens, dtype=torch.long)
+        own_mask[row, start:] = 1
+        positions[row, start:] = torch.arange(shared, shared + len(tokens))
+    keep = max(len(c) for _, c in items) + 1
+    output = model(input_ids=input_ids.to(device), attention_mask=torch.cat([mask.expand(rows, shared),
+                   own_mask.to(device)], dim=1), position_ids=positions.to(device), use_cache=True,
+                   logits_to_keep=keep, **{cache_name: cache})
+    return output.logits

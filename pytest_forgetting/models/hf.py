@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from pytest_forgetting.models.batching import map_batched
-from pytest_forgetting.models.greedy import greedy_continuations, supports_greedy_loop
+from pytest_forgetting.models.greedy import greedy_continuations, shared_prefix_logits, supports_greedy_loop
 from pytest_forgetting.models.handle import Loglikelihood
 
 Prompt = Union[str, Sequence[int]]
@@ -178,6 +178,36 @@ class HFModelHandle:
         yield from map_batched(
             list(sequences), lengths, run, batch_size=batch_size or self.batch_size, device=self.device
         )
+
+    @torch.inference_mode()
+    def continuation_logprobs(
+        self, prompts: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]], *,
+        batch_size: Optional[int] = None,
+    ) -> list[torch.Tensor]:
+        """Per item, float32 log-distributions ``[len(continuation) + 1, vocab]`` (on CPU).
+
+        Row ``j`` is the next-token distribution after the prompt and the first ``j``
+        continuation tokens: from the prediction of the continuation's first token to the
+        prediction after its last. Equal to slicing :meth:`token_logprobs` of
+        ``prompt + continuation`` at ``len(prompt) - 1 :``, computed with the batch's shared
+        prompt prefix run once and the output head only at those positions.
+        """
+        items = [(list(p), list(c)) for p, c in zip(prompts, continuations)]
+        if any(not p for p, _ in items):
+            raise ValueError("empty prompt: a continuation needs a prompt to follow")
+        model = self.shared.model
+        if not supports_greedy_loop(model):
+            whole = self.token_logprobs([p + c for p, c in items], batch_size=batch_size)
+            return [lp[len(p) - 1 :] for lp, (p, _) in zip(whole, items)]
+
+        def run(batch: list[tuple[list[int], list[int]]]) -> list[torch.Tensor]:
+            with self.shared.running_as(self.role):
+                logits = shared_prefix_logits(self.shared.model, batch, device=self.device)
+            return [F.log_softmax(logits[row, logits.shape[1] - len(c) - 1 :].float(), dim=-1).cpu()
+                    for row, (_, c) in enumerate(batch)]
+
+        lengths = [len(p) + len(c) for p, c in items]
+        return map_batched(items, lengths, run, batch_size=batch_size or self.batch_size, device=self.device)
 
     # -- lm-eval log-likelihood -----------------------------------------------------------
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:

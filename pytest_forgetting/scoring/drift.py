@@ -2,7 +2,10 @@
 
 * KL drift (Shenfeld et al. 2025, "RL's Razor"): per item, the mean over positions of
   ``KL(p_base(. | prefix) || p_tuned(. | prefix))``, both models teacher-forced on the same
-  tokens: the prompt followed by the tuned model's greedy continuation.
+  tokens: the prompt followed by the tuned model's greedy continuation. For a generation
+  suite the positions are the response's: from the prediction of its first token to the
+  prediction after its last (the prompt is context, not scored); for a text suite, every
+  position of the text.
 * Token shift (Lin et al. 2024, URIAL): the share of continuation positions where the tuned
   model's token is outside the base model's top-k (k = 3). The tokens shifted most often
   name the leak (e.g. "WHEREAS").
@@ -76,22 +79,25 @@ def score_drift(
     else:
         outputs = [""] * len(prompts)
         continuations = [[] for _ in prompts]
-    sequences = [p + c for p, c in zip(prompts, continuations)]
-    progress = Progress(f"{suite.name} (drift)", len(sequences))
+    progress = Progress(f"{suite.name} (drift)", len(prompts))
     tokenizer = getattr(tuned, "tokenizer", None)
     kl_values, shift_values, records = [], [], []
     shifted_counter: Counter[str] = Counter()
-    base_lps = base.token_logprobs(sequences, batch_size=batch_size)
-    tuned_lps = tuned.token_logprobs(sequences, batch_size=batch_size)
-    for item, prompt, continuation, output, lp_base, lp_tuned in zip(
-        suite.items, prompts, continuations, outputs, base_lps, tuned_lps
+    if max_new_tokens > 0:
+        # the response: every prediction from the end of the prompt to after the last token
+        base_lps = _continuation_logprobs(base, prompts, continuations, batch_size)
+        tuned_lps = _continuation_logprobs(tuned, prompts, continuations, batch_size)
+        shift_lengths = [len(c) for c in continuations]  # the predictions of the continuation's tokens
+    else:
+        base_lps = base.token_logprobs(prompts, batch_size=batch_size)
+        tuned_lps = tuned.token_logprobs(prompts, batch_size=batch_size)
+        shift_lengths = [len(p) - 1 for p in prompts]  # the predictions of the text's own tokens
+    for item, output, shift_length, lp_base, lp_tuned in zip(
+        suite.items, outputs, shift_lengths, base_lps, tuned_lps
     ):
         kl_per_position = (lp_base.exp() * (lp_base - lp_tuned)).sum(dim=-1).clamp_min(0.0)
         kl_values.append(float(kl_per_position.mean()))
-        # positions whose prediction is scored for shift: the continuation's, else all
-        first = len(prompt) - 1 if continuation else 0
-        span_base, span_tuned = lp_base[first : len(prompt) + len(continuation) - 1], lp_tuned[first:]
-        span_tuned = span_tuned[: span_base.shape[0]]
+        span_base, span_tuned = lp_base[:shift_length], lp_tuned[:shift_length]
         tuned_tokens = span_tuned.argmax(dim=-1)
         base_top = span_base.topk(min(top_k, span_base.shape[-1]), dim=-1).indices
         shifted = ~(base_top == tuned_tokens.unsqueeze(-1)).any(dim=-1)
@@ -105,3 +111,13 @@ def score_drift(
         progress.advance(1)
     return DriftScores(suite.name, kl_values, shift_values, shifted_counter.most_common(10), records,
                        top_k, time.perf_counter() - started)
+
+
+def _continuation_logprobs(handle: ModelHandle, prompts: list[list[int]], continuations: list[list[int]],
+                           batch_size: Optional[int]) -> Sequence[Any]:
+    """Log-distributions at ``len(prompt) - 1 :`` of prompt + continuation (a backend's fast path if it has one)."""
+    fast = getattr(handle, "continuation_logprobs", None)
+    if fast is not None:
+        return fast(prompts, continuations, batch_size=batch_size)
+    whole = handle.token_logprobs([p + c for p, c in zip(prompts, continuations)], batch_size=batch_size)
+    return [lp[len(p) - 1 :] for lp, p in zip(whole, prompts)]
