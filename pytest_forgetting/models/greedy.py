@@ -1,4 +1,4 @@
-"""Greedy decoding for a batch of prompts, computing their shared prefix once.
+"""Greedy decoding (and teacher-forced answers) for a batch of prompts, their shared prefix computed once.
 
 Scoring prompts often start alike: the same few-shot examples, the same chat system prompt.
 :func:`greedy_continuations` runs the batch's longest common token prefix once (batch 1),
@@ -11,6 +11,9 @@ It is argmax decoding, nothing else: no repetition penalty or other processor fr
 model's ``generation_config`` applies, so base and tuned are decoded the same way whatever
 their configs say. The result equals ``model.generate(do_sample=False)`` on the same
 prompts up to float rounding (the prefix is computed in a different matrix shape).
+
+:func:`shared_prefix_logits` uses the same layout to read a given continuation's
+log-probabilities (the drift check's teacher-forced answers).
 """
 
 from __future__ import annotations
@@ -92,39 +95,16 @@ def greedy_continuations(
         return [[] for _ in prompts]
     cache_name = _cache_argument(model)
     assert cache_name is not None, "call supports_greedy_loop first"
-    cache = _new_cache(model)
     rows = len(prompts)
-    # leave every row at least one token of its own, so each has a "last position" to read
-    shared = min(longest_common_prefix(prompts), min(len(p) for p in prompts) - 1)
-    if shared < MIN_SHARED_PREFIX:
-        shared = 0
+    logits, cache, mask = _prefill(model, prompts, [[] for _ in prompts], keep=1, device=device,
+                                   pad_token_id=pad_token_id)
+    logits = logits[:, -1, :]
+    next_position = torch.tensor([len(p) for p in prompts], dtype=torch.long, device=device)
 
     def forward(input_ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         output = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
                        use_cache=True, logits_to_keep=1, **{cache_name: cache})
         return output.logits[:, -1, :]
-
-    mask = torch.ones((1, shared), dtype=torch.long, device=device)
-    if shared:
-        prefix = torch.tensor([list(prompts[0][:shared])], dtype=torch.long, device=device)
-        forward(prefix, mask, torch.arange(shared, device=device).unsqueeze(0))
-        cache.batch_repeat_interleave(rows)
-    mask = mask.expand(rows, shared)
-
-    # each row's own tokens, right-aligned; positions continue from the shared prefix
-    own = [list(p[shared:]) for p in prompts]
-    width = max(len(tokens) for tokens in own)
-    input_ids = torch.full((rows, width), pad_token_id, dtype=torch.long)
-    own_mask = torch.zeros((rows, width), dtype=torch.long)
-    positions = torch.zeros((rows, width), dtype=torch.long)
-    for row, tokens in enumerate(own):
-        start = width - len(tokens)
-        input_ids[row, start:] = torch.tensor(tokens, dtype=torch.long)
-        own_mask[row, start:] = 1
-        positions[row, start:] = torch.arange(shared, shared + len(tokens))
-    mask = torch.cat([mask, own_mask.to(device)], dim=1)
-    next_position = torch.tensor([len(p) for p in prompts], dtype=torch.long, device=device)
-    logits = forward(input_ids.to(device), mask, positions.to(device))
 
     outputs: list[list[int]] = [[] for _ in prompts]
     active = list(range(rows))  # prompt index of each batch row
@@ -167,21 +147,42 @@ def shared_prefix_logits(
     ``len(continuation_i) + 1`` positions are its prompt's last token and its continuation.
     The prompts' shared prefix runs once; the output head runs on the last ``k`` positions only.
     """
+    keep = max(len(c) for _, c in items) + 1
+    logits, _, _ = _prefill(model, [p for p, _ in items], [c for _, c in items], keep=keep, device=device,
+                            pad_token_id=pad_token_id)
+    return logits
+
+
+def _prefill(
+    model: torch.nn.Module,
+    prompts: Sequence[Sequence[int]],
+    tails: Sequence[Sequence[int]],
+    *,
+    keep: int,
+    device: torch.device,
+    pad_token_id: int,
+) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    """One pass over ``prompt + tail`` rows: (logits of the last ``keep`` positions, KV cache, mask).
+
+    The prompts' longest common prefix (if at least :data:`MIN_SHARED_PREFIX` tokens, and
+    leaving every row a token of its own) runs once at batch 1 and its cache is repeated per
+    row; each row's own tokens follow, left-padded so all rows end together, with positions
+    continuing from the prefix. The returned mask covers prefix, padding and rows.
+    """
     cache_name = _cache_argument(model)
     assert cache_name is not None, "call supports_greedy_loop first"
-    prompts = [p for p, _ in items]
-    rows = len(items)
+    cache = _new_cache(model)
+    rows = len(prompts)
     shared = min(longest_common_prefix(prompts), min(len(p) for p in prompts) - 1)
     if shared < MIN_SHARED_PREFIX:
         shared = 0
-    cache = _new_cache(model)
     mask = torch.ones((1, shared), dtype=torch.long, device=device)
     if shared:
         prefix = torch.tensor([list(prompts[0][:shared])], dtype=torch.long, device=device)
         model(input_ids=prefix, attention_mask=mask, position_ids=torch.arange(shared, device=device).unsqueeze(0),
               use_cache=True, logits_to_keep=1, **{cache_name: cache})
         cache.batch_repeat_interleave(rows)
-    own = [list(p[shared:]) + list(c) for p, c in items]
+    own = [list(p[shared:]) + list(t) for p, t in zip(prompts, tails)]
     width = max(len(tokens) for tokens in own)
     input_ids = torch.full((rows, width), pad_token_id, dtype=torch.long)
     own_mask = torch.zeros((rows, width), dtype=torch.long)
@@ -191,8 +192,7 @@ def shared_prefix_logits(
         input_ids[row, start:] = torch.tensor(tokens, dtype=torch.long)
         own_mask[row, start:] = 1
         positions[row, start:] = torch.arange(shared, shared + len(tokens))
-    keep = max(len(c) for _, c in items) + 1
-    output = model(input_ids=input_ids.to(device), attention_mask=torch.cat([mask.expand(rows, shared),
-                   own_mask.to(device)], dim=1), position_ids=positions.to(device), use_cache=True,
-                   logits_to_keep=keep, **{cache_name: cache})
-    return output.logits
+    mask = torch.cat([mask.expand(rows, shared), own_mask.to(device)], dim=1)
+    output = model(input_ids=input_ids.to(device), attention_mask=mask, position_ids=positions.to(device),
+                   use_cache=True, logits_to_keep=keep, **{cache_name: cache})
+    return output.logits, cache, mask
