@@ -18,6 +18,7 @@ log-probabilities (the drift check's teacher-forced answers).
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Callable, Optional, Sequence
 
@@ -37,12 +38,23 @@ def _inner(model: torch.nn.Module) -> torch.nn.Module:
     return get_base() if callable(get_base) else model
 
 
-def _cache_argument(model: torch.nn.Module) -> Optional[str]:
+@functools.lru_cache(maxsize=None)
+def _forward_parameters(model_class: type) -> frozenset[str]:
+    """The keyword names a model class's ``forward`` takes (inspected once per class)."""
     try:
-        parameters = inspect.signature(_inner(model).forward).parameters
+        return frozenset(inspect.signature(model_class.forward).parameters)
     except (TypeError, ValueError):
-        return None
-    if not {"attention_mask", "position_ids", "logits_to_keep"} <= set(parameters):
+        return frozenset()
+
+
+def takes_logits_to_keep(model: torch.nn.Module) -> bool:
+    """True when ``model`` (or the transformers model a PEFT model wraps) accepts ``logits_to_keep``."""
+    return "logits_to_keep" in _forward_parameters(type(_inner(model)))
+
+
+def _cache_argument(model: torch.nn.Module) -> Optional[str]:
+    parameters = _forward_parameters(type(_inner(model)))
+    if not {"attention_mask", "position_ids", "logits_to_keep"} <= parameters:
         return None
     for name in ("cache", "past_key_values"):  # transformers 5 / 4
         if name in parameters:

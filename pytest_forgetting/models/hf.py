@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from pytest_forgetting.models.batching import map_batched
 from pytest_forgetting.models.greedy import greedy_continuations, shared_prefix_logits, supports_greedy_loop
+from pytest_forgetting.models.greedy import takes_logits_to_keep as _takes_logits_to_keep
 from pytest_forgetting.models.handle import Loglikelihood
 
 Prompt = Union[str, Sequence[int]]
@@ -398,18 +399,6 @@ class HFModelHandle:
             return [cut_at_stop(text, stop) for text in texts]
 
         return run
-
-
-def _takes_logits_to_keep(model: Any) -> bool:
-    """True when ``model`` (or the transformers model a PEFT model wraps) accepts ``logits_to_keep``."""
-    import inspect
-
-    get_base = getattr(model, "get_base_model", None)
-    inner = get_base() if callable(get_base) else model
-    try:
-        return "logits_to_keep" in inspect.signature(inner.forward).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
