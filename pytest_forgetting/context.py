@@ -12,7 +12,7 @@ from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.markers import CapabilitySpec, capability_of
 
 if TYPE_CHECKING:
-    from pytest_forgetting.compare.verdict import ComparisonResult, Decision
+    from pytest_forgetting.comparison.verdict import ComparisonResult, Decision
     from pytest_forgetting.models.handle import ModelHandle
     from pytest_forgetting.models.session import ModelPair
     from pytest_forgetting.scoring.engine import SuiteScores
@@ -50,6 +50,7 @@ class Forgetting:
         self.config = config
         self.capability: Optional[CapabilitySpec] = capability_of(node)
         self.defaults = settings.decision_defaults(config)
+        self._results: list["ComparisonResult"] = []
 
     @property
     def base(self) -> "ModelHandle":
@@ -87,7 +88,7 @@ class Forgetting:
 
     def decision(self, tolerance: Any = None, policy: Optional[str] = None, alpha: Optional[float] = None) -> "Decision":
         """The decision for this test: argument > ``capability`` marker > session default."""
-        from pytest_forgetting.compare.verdict import resolve_decision
+        from pytest_forgetting.comparison.verdict import resolve_decision
 
         marker = self.capability
         policy = policy or (marker.policy if marker else None) or self.defaults.policy
@@ -114,7 +115,7 @@ class Forgetting:
         The result is recorded for the reports and JUnit properties; it does not fail
         the test by itself (use :meth:`check` or ``assert_no_forgetting``).
         """
-        from pytest_forgetting.compare.run import compare
+        from pytest_forgetting.comparison.run import compare
         from pytest_forgetting.models.session import LazyHandle
 
         marker = self.capability
@@ -131,7 +132,7 @@ class Forgetting:
     def check(self, suite: "Suite", **options: Any) -> "ComparisonResult":
         """:meth:`compare`, then fail the test with an actionable message unless it passes."""
         __tracebackhide__ = True
-        from pytest_forgetting.compare.assertions import assert_no_forgetting
+        from pytest_forgetting.comparison.assertions import assert_no_forgetting
 
         return assert_no_forgetting(self.compare(suite, **options))
 
@@ -143,7 +144,7 @@ class Forgetting:
         those of scoring the suite (this session's, or the result cache's): a test that
         checks a suite and its drift generates once.
         """
-        from pytest_forgetting.compare.run import compare_drift
+        from pytest_forgetting.comparison.run import compare_drift
         from pytest_forgetting.models.session import LazyHandle
 
         marker = self.capability
@@ -159,13 +160,32 @@ class Forgetting:
         return self.record(result)
 
     def record(self, result: "ComparisonResult") -> "ComparisonResult":
-        """Attach ``result`` to this test's JUnit properties and the session's reports."""
+        """Keep ``result`` for this test's JUnit properties and the session's reports.
+
+        They are written when the test ends, so a result re-decided later in the test (e.g.
+        ``assert_no_forgetting(result, tolerance=...)``) is reported as decided.
+        """
+        result._recorder = self  # type: ignore[attr-defined]
+        self._results.append(result)
+        return result
+
+    def replace(self, old: "ComparisonResult", new: "ComparisonResult") -> None:
+        """Report ``new`` (a re-decided result) in place of the recorded ``old``."""
+        for index, kept in enumerate(self._results):
+            if kept is old:
+                self._results[index] = new
+                new._recorder = self  # type: ignore[attr-defined]
+                return
+
+    def publish(self) -> None:
+        """Write this test's results to its JUnit properties, the reports and the result hook."""
         from pytest_forgetting.report.store import STORE, junit_properties
 
-        self.node.user_properties.extend(junit_properties(result))
-        self.config.stash[STORE].add(self.node.nodeid, result)
-        self.config.hook.pytest_forgetting_result(config=self.config, nodeid=self.node.nodeid, result=result)
-        return result
+        results, self._results = self._results, []
+        for result in results:
+            self.node.user_properties.extend(junit_properties(result))
+            self.config.stash[STORE].add(self.node.nodeid, result)
+            self.config.hook.pytest_forgetting_result(config=self.config, nodeid=self.node.nodeid, result=result)
 
     @property
     def registry(self) -> "ScorerRegistry":

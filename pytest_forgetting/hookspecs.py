@@ -62,6 +62,10 @@ def pytest_forgetting_register_scorers(registry: "ScorerRegistry") -> None:
 def pytest_forgetting_result(config: "pytest.Config", nodeid: str, result: Any) -> None:
     """Called with every comparison result a test produced (e.g. to send it elsewhere).
 
+    Called when the test ends (on the xdist worker that ran it), with each result as finally
+    decided: a result re-decided by ``assert_no_forgetting(result, tolerance=...)`` arrives
+    with that tolerance and verdict.
+
     Example::
 
         def pytest_forgetting_result(config, nodeid, result):

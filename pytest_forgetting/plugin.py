@@ -91,6 +91,7 @@ def _configure_storage(config: pytest.Config) -> None:
     config.stash[BASELINE] = Baseline(Path(baseline_folder), update=update) if baseline_folder else None
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: the family is what runs
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = set(settings.get(config, "forgetting_capabilities") or [])
     if wanted:
@@ -104,14 +105,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             items[:] = selected
     from pytest_forgetting.context import FAMILY_SIZE
 
+    # Under "significant", each selected test marked with a capability is one hypothesis of
+    # the session's family (Bonferroni per test; Holm across them at the end).
     default_policy = settings.decision_defaults(config).policy
-    family = set()
+    family = 0
     for item in items:
         marker = item.get_closest_marker(MARKER_NAME)
         if marker is not None and marker.args:
             if marker.kwargs.get("policy", default_policy) == "significant":
-                family.add(marker.args[0])
-    config.stash[FAMILY_SIZE] = max(1, len(family))
+                family += 1
+    config.stash[FAMILY_SIZE] = max(1, family)
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -145,6 +148,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     progress.set_sink(show)
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     from pytest_forgetting.scoring import progress
@@ -159,7 +163,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from pytest_forgetting.report.files import append_github_summary, write_reports
     from pytest_forgetting.report.tables import apply_holm
 
-    apply_holm(results)
+    holm_failures = apply_holm(results)
     folder = settings.get(config, "forgetting_report")
     if folder:
         from pathlib import Path
@@ -168,8 +172,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         models = {"base": pair.base_spec.source, "tuned": pair.tuned_spec.source} if pair else {}
         write_reports(results, Path(folder), models=models)
     append_github_summary(results)
-    if any(r.get("holm_verdict") == "fail" and r["verdict"] == "pass" for r in results):
+    for result in holm_failures:
+        _report_holm_failure(config, result)
+    if holm_failures:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _report_holm_failure(config: pytest.Config, result: dict[str, Any]) -> None:
+    """A failed test case for a capability only Holm's correction fails (JUnit, terminal)."""
+    from pytest_forgetting.report.store import junit_values
+
+    nodeid = f"forgetting::holm[{result['capability']}]"
+    drop = abs(result["delta"])
+    message = (
+        f"FAIL {result['capability']} (Holm): {result['metric']} {result['base_score']:.3f} -> "
+        f"{result['tuned_score']:.3f} (delta {result['delta']:+.3f}); Holm-adjusted p "
+        f"{result['p_holm']:.4g} < alpha {result['alpha']:g} across the session's capabilities and the "
+        f"drop {drop:.3f} exceeds the tolerance {result['tolerance_abs']:.3f} (test {result['nodeid']} "
+        "passed its own Bonferroni-corrected check)"
+    )
+    properties = [*junit_values({**result, "verdict": "fail"}), ("p_holm", f"{result['p_holm']:.6g}")]
+    location = ("forgetting", None, f"holm[{result['capability']}]")
+    for when, outcome, longrepr in (("call", "failed", message), ("teardown", "passed", None)):
+        report = pytest.TestReport(nodeid=nodeid, location=location, keywords={}, outcome=outcome,
+                                   longrepr=longrepr, when=when, user_properties=properties)
+        config.hook.pytest_runtest_logreport(report=report)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -184,7 +211,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     holm_failures = [r["capability"] for r in results if r.get("holm_verdict") == "fail" and r["verdict"] == "pass"]
     if holm_failures:
         terminalreporter.write_line(
-            f"Holm correction across capabilities flags: {', '.join(holm_failures)} (session marked failed)"
+            f"Holm correction across capabilities fails: {', '.join(holm_failures)} "
+            "(reported as failed test cases forgetting::holm[...])"
         )
     from pytest_forgetting.context import CACHE_STATS
 
@@ -277,3 +305,4 @@ def forgetting(request: pytest.FixtureRequest) -> Iterator["Forgetting"]:
         config=request.config,
     )
     yield context
+    context.publish()

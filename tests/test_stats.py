@@ -1,4 +1,4 @@
-"""Tests for pytest_forgetting.compare.stats (pure numerics, no models)."""
+"""Tests for pytest_forgetting.comparison.stats (pure numerics, no models)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from pytest_forgetting.compare.stats import (
+from pytest_forgetting.comparison.stats import (
     WALD_MIN_DISCORDANT,
     WALD_MIN_ITEMS,
     PairedBinary,

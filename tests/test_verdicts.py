@@ -132,7 +132,7 @@ def test_cap(forgetting, name):
 
 
 def _decided(base, tuned, *, higher_is_better=True, tolerance=0.05, policy="non-inferiority"):
-    from pytest_forgetting.compare.verdict import ComparisonResult, decide, resolve_decision
+    from pytest_forgetting.comparison.verdict import ComparisonResult, decide, resolve_decision
 
     template = ComparisonResult(
         capability="c", suite="s", metric="m", higher_is_better=higher_is_better, n=0, base_score=0.0,

@@ -35,9 +35,14 @@ STORE = pytest.StashKey[ResultStore]()
 
 def junit_properties(result: Any) -> list[tuple[str, Any]]:
     """The (name, value) pairs put on a test case in JUnit XML."""
+    return junit_values({key: getattr(result, key) for key in JUNIT_KEYS})
+
+
+def junit_values(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """:func:`junit_properties` from a result's dict (as kept in the store)."""
     properties = []
     for key in JUNIT_KEYS:
-        value = getattr(result, key)
+        value = data[key]
         name = {"base_score": "base", "tuned_score": "tuned"}.get(key, key)
         properties.append((name, f"{value:.6g}" if isinstance(value, float) else str(value)))
     return properties

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from pytest_forgetting.compare.verdict import ComparisonResult, resolve_decision
+from pytest_forgetting.comparison.verdict import ComparisonResult, resolve_decision
 from pytest_forgetting.errors import ForgettingDetected
 from pytest_forgetting.tolerance import ToleranceLike
 
@@ -26,12 +26,16 @@ def assert_no_forgetting(
     """
     __tracebackhide__ = True
     if tolerance is not None or policy is not None or alpha is not None:
-        result = result.redecide(resolve_decision(
+        redecided = result.redecide(resolve_decision(
             tolerance=tolerance if tolerance is not None else result.tolerance,
             policy=policy or result.policy,
             alpha=alpha if alpha is not None else result.alpha,
             family_size=result.family_size,
         ))
+        recorder = getattr(result, "_recorder", None)
+        if recorder is not None:  # recorded by the forgetting fixture: report what was decided
+            recorder.replace(result, redecided)
+        result = redecided
     if not result.passed:
         raise ForgettingDetected(failure_message(result))
     return result

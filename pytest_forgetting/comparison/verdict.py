@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional, Sequence
 
-from pytest_forgetting.compare import stats
+from pytest_forgetting.comparison import stats
 from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.markers import POLICIES
 from pytest_forgetting.tolerance import Tolerance, ToleranceLike, parse_tolerance
@@ -78,6 +78,8 @@ class ComparisonResult:
     tuned_values: list[float] = field(default_factory=list, repr=False)
     clusters: Optional[list[str]] = field(default=None, repr=False)
     family_size: int = 1
+    #: Paired standard error of delta (Miller 2024; clustered when items carry clusters).
+    se: float = float("nan")
 
     @property
     def passed(self) -> bool:
@@ -169,7 +171,7 @@ def decide(
     test_alpha = decision.alpha / decision.family_size if decision.policy == "significant" else decision.alpha
     if is_binary(base_values) and is_binary(tuned_values) and higher:
         result = stats.paired_binary(base_values, tuned_values, alpha=test_alpha, clusters=template.clusters)
-        low, high, p_value, mde = result.ci_low, result.ci_high, result.p_value, result.mde
+        low, high, p_value, mde, se = result.ci_low, result.ci_high, result.p_value, result.mde, result.se
         statistic = f"paired proportions ({result.interval_method} interval, McNemar mid-p)"
         if decision.policy == "non-inferiority":
             passed = stats.non_inferior(result, tolerance_abs) or result.forgotten == 0
@@ -179,6 +181,7 @@ def decide(
         result_c = stats.paired_bootstrap(base_values, tuned_values, alpha=test_alpha, seed=seed,
                                           higher_is_better=higher)
         low, high, p_value, mde = result_c.ci_low, result_c.ci_high, result_c.p_value, result_c.mde
+        se = stats.paired_se(base_values, tuned_values)
         statistic = f"paired bootstrap (B={result_c.n_resamples}, seed={seed})"
         if decision.policy == "non-inferiority":
             nothing_worse = all((t >= b) if higher else (t <= b) for b, t in zip(base_values, tuned_values))
@@ -220,6 +223,7 @@ def decide(
         base_values=list(base_values),
         tuned_values=list(tuned_values),
         family_size=decision.family_size,
+        se=float(se),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence
 
-from pytest_forgetting.compare.verdict import ComparisonResult, Decision, decide, paired_records, resolve_decision
+from pytest_forgetting.comparison.verdict import ComparisonResult, Decision, decide, paired_records, resolve_decision
 from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.models.handle import ModelHandle
 from pytest_forgetting.scoring.suites import Suite

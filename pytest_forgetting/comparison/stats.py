@@ -333,6 +333,12 @@ def paired_binary(
     )
 
 
+def paired_se(base: Sequence[float] | np.ndarray, tuned: Sequence[float] | np.ndarray) -> float:
+    """Paired standard error of ``mean(tuned - base)``: ``sd(d) / sqrt(n)`` (NaN for one item)."""
+    a, t = _paired_vectors(base, tuned, "paired_se")
+    return float(np.std(t - a, ddof=1) / math.sqrt(a.size)) if a.size > 1 else math.nan
+
+
 def non_inferior(stats: PairedBinary, tolerance_abs: float) -> bool:
     """Non-inferiority rule: pass iff ``lower_bound > -tolerance_abs``.
 
