@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pytest_forgetting.models.spec import LoadOptions, ModelSpec
 
 MODEL_PAIR = pytest.StashKey[Optional["ModelPair"]]()
-SETUP_ERROR = pytest.StashKey[Optional[str]]()
+REPORT_FILES = pytest.StashKey[list]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -170,7 +170,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
         pair = config.stash.get(MODEL_PAIR, None)
         models = {"base": pair.base_spec.source, "tuned": pair.tuned_spec.source} if pair else {}
-        write_reports(results, Path(folder), models=models)
+        config.stash[REPORT_FILES] = write_reports(results, Path(folder), models=models)
     append_github_summary(results)
     for result in holm_failures:
         _report_holm_failure(config, result)
@@ -222,9 +222,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"forgetting cache: {cache_stats.get('hits', 0)} item results reused, "
             f"{cache_stats.get('scored', 0)} scored"
         )
-    folder = settings.get(config, "forgetting_report")
-    if folder:
-        terminalreporter.write_line(f"reports written to {folder} (report.json, report.md, plot.png)")
+    written = config.stash.get(REPORT_FILES, [])
+    if written:
+        names = ", ".join(path.name for path in written)
+        terminalreporter.write_line(f"reports written to {written[0].parent} ({names})")
+        if not any(path.suffix == ".png" for path in written):
+            terminalreporter.write_line("no plot.png: install the plot extra (pip install 'pytest-forgetting[plot]')")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

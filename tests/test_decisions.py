@@ -245,3 +245,23 @@ def test_results_carry_the_paired_standard_error() -> None:
     assert result.se == pytest.approx((((6 + 2) / 40 - delta**2) / 39) ** 0.5)  # RESEARCH.md section 2
     nll = decide([4.0, 3.0, 5.0], [3.0, 3.5, 4.0], resolve_decision(), template=_template(higher_is_better=False))
     assert nll.se == pytest.approx(0.5) and nll.to_dict()["se"] == nll.se  # sd of (-1, 0.5, -1) / sqrt(3)
+
+
+def test_reports_without_matplotlib_skip_only_the_plot(pytester, tiny_models, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    pytester.makeconftest(RECORDING_CONFTEST)
+    pytester.makepyfile(test_one="""
+from pytest_forgetting import capability
+
+@capability("k")
+def test_one(record_counts):
+    record_counts(50, 0, 0)
+""")
+    report = pytester.path / "out"
+    result = pytester.runpytest("--tuned-model", str(tiny_models["zero_adapter"]), "--forgetting-report", str(report))
+    result.assert_outcomes(passed=1)
+    assert sorted(p.name for p in report.iterdir()) == ["report.json", "report.md"]
+    result.stdout.fnmatch_lines(["reports written to * (report.json, report.md)",
+                                 "no plot.png: install the plot extra*"])
