@@ -14,6 +14,10 @@ prompts up to float rounding (the prefix is computed in a different matrix shape
 
 :func:`shared_prefix_logits` uses the same layout to read a given continuation's
 log-probabilities (the drift check's teacher-forced answers).
+
+A prompt longer than the model's context is left-truncated to its last
+``max_length - max_new_tokens`` tokens (:func:`truncate_prompts`), as lm-evaluation-harness's
+``HFLM.generate_until`` does, so the prompt and the answer fit the model's positions.
 """
 
 from __future__ import annotations
@@ -70,6 +74,28 @@ def _new_cache(model: torch.nn.Module) -> Any:
     return DynamicCache()
 
 
+def prompt_budget(max_length: int, max_new_tokens: int) -> int:
+    """The most prompt tokens that leave room for ``max_new_tokens`` in a ``max_length`` context.
+
+    lm-eval's ``max_length - max_gen_toks``; fails with one line when no prompt token fits.
+    """
+    max_new_tokens = max(0, int(max_new_tokens))
+    if max_new_tokens >= max_length:
+        from pytest_forgetting.errors import ForgettingError
+
+        raise ForgettingError(
+            f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the model's "
+            f"{max_length}-token context; set max_new_tokens below {max_length}"
+        )
+    return max_length - max_new_tokens
+
+
+def truncate_prompts(prompts: Sequence[Sequence[int]], max_length: int, max_new_tokens: int) -> list[list[int]]:
+    """Each prompt's last ``max_length - max_new_tokens`` token ids (lm-eval's left truncation)."""
+    budget = prompt_budget(max_length, max_new_tokens)
+    return [list(prompt)[-budget:] for prompt in prompts]
+
+
 def longest_common_prefix(sequences: Sequence[Sequence[int]]) -> int:
     """Length of the token prefix all ``sequences`` share."""
     first, length = sequences[0], min(len(s) for s in sequences)
@@ -90,6 +116,7 @@ def greedy_continuations(
     pad_token_id: int,
     device: torch.device,
     finished: Optional[Callable[[list[int]], bool]] = None,
+    max_length: Optional[int] = None,
 ) -> list[list[int]]:
     """The greedy continuation (token ids, EOS excluded) of every prompt in ``prompts``.
 
@@ -102,7 +129,12 @@ def greedy_continuations(
         device: where the model lives.
         finished: called with a row's continuation after each new token; True ends the row
             (e.g. a stop string appeared).
+        max_length: the model's context length; when given, each prompt keeps only its last
+            ``max_length - max_new_tokens`` tokens (the shared prefix is that of the kept
+            tokens), and ``max_new_tokens >= max_length`` fails.
     """
+    if max_length is not None:
+        prompts = truncate_prompts(prompts, max_length, max_new_tokens)
     if max_new_tokens <= 0 or not prompts:
         return [[] for _ in prompts]
     cache_name = _cache_argument(model)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from pytest_forgetting.models.batching import map_batched
 from pytest_forgetting.models.greedy import greedy_continuations, shared_prefix_logits, supports_greedy_loop
+from pytest_forgetting.models.greedy import truncate_prompts
 from pytest_forgetting.models.greedy import takes_logits_to_keep as _takes_logits_to_keep
 from pytest_forgetting.models.handle import Loglikelihood
 
@@ -342,8 +343,12 @@ class HFModelHandle:
 
         A prompt is text (encoded with this handle's settings) or a list of token ids (e.g.
         a chat-templated prompt that already holds its special tokens).
+
+        A prompt longer than ``max_length - max_new_tokens`` tokens keeps its last that many
+        (lm-eval's ``generate_until``); ``max_new_tokens >= max_length`` fails with one line.
         """
-        encoded = [self.encode(p) if isinstance(p, str) else list(p) for p in prompts]
+        encoded = truncate_prompts([self.encode(p) if isinstance(p, str) else list(p) for p in prompts],
+                                   self.max_length, max_new_tokens)
         tok = self.tokenizer
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id  # type: ignore[attr-defined]
 
@@ -362,6 +367,7 @@ class HFModelHandle:
                     continuations = greedy_continuations(
                         self.shared.model, batch, max_new_tokens=max_new_tokens, eos_token_ids=eos,
                         pad_token_id=pad_id, device=self.device, finished=finished,
+                        max_length=self.max_length,
                     )
                 texts = tok.batch_decode(continuations, skip_special_tokens=True)  # type: ignore[attr-defined]
                 return [cut_at_stop(text, stop) for text in texts]
@@ -376,6 +382,7 @@ class HFModelHandle:
         """Batch runner using ``model.generate`` (models the greedy loop cannot drive)."""
 
         def run(batch: list[list[int]]) -> list[str]:
+            batch = truncate_prompts(batch, self.max_length, max_new_tokens)  # prompt + answer fit
             longest = max(len(seq) for seq in batch)
             input_ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
             mask = torch.zeros((len(batch), longest), dtype=torch.long)

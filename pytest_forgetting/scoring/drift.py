@@ -6,6 +6,10 @@
   suite the positions are the response's: from the prediction of its first token to the
   prediction after its last (the prompt is context, not scored); for a text suite, every
   position of the text.
+* Inputs longer than the model's context (``max_length``): a text is scored in the rolling
+  windows perplexity uses (each position once, with as much preceding context as fits); a
+  generation prompt keeps its last ``max_length - max_new_tokens`` tokens, as in generation,
+  so prompt and answer fit. Shorter inputs are one window, scored as before.
 * Token shift (Lin et al. 2024, URIAL): the share of continuation positions where the tuned
   model's token is outside the base model's top-k (k = 3). The tokens shifted most often
   name the leak (e.g. "WHEREAS").
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from pytest_forgetting.models.handle import ModelHandle
-from pytest_forgetting.scoring.engine import render_context
+from pytest_forgetting.scoring.engine import render_context, rolling_windows
 from pytest_forgetting.scoring.progress import Progress
 from pytest_forgetting.scoring.suites import Suite
 
@@ -81,26 +85,33 @@ def score_drift(
         continuations = [[] for _ in prompts]
     progress = Progress(f"{suite.name} (drift)", len(prompts))
     tokenizer = getattr(tuned, "tokenizer", None)
+    max_length = min(int(getattr(handle, "max_length", 2048)) for handle in (base, tuned))
     kl_values, shift_values, records = [], [], []
     shifted_counter: Counter[str] = Counter()
     if max_new_tokens > 0:
         # the response: every prediction from the end of the prompt to after the last token
+        prompts, continuations = _fit_answers(prompts, continuations, max_length, max_new_tokens)
         base_lps = _continuation_logprobs(base, prompts, continuations, batch_size)
         tuned_lps = _continuation_logprobs(tuned, prompts, continuations, batch_size)
+        windows = [[(len(c) + 1, len(c) + 1)] for c in continuations]  # one span per item, all its rows
         shift_lengths = [len(c) for c in continuations]  # the predictions of the continuation's tokens
     else:
-        base_lps = base.token_logprobs(prompts, batch_size=batch_size)
-        tuned_lps = tuned.token_logprobs(prompts, batch_size=batch_size)
+        # every position of the text, in rolling windows (one window when the text fits)
+        windows, inputs = [], []
+        for ids in prompts:
+            spans = text_windows(ids, max_length)
+            windows.append([(len(window), rows) for window, rows in spans])
+            inputs.extend(window for window, _ in spans)
+        base_lps = base.token_logprobs(inputs, batch_size=batch_size)
+        tuned_lps = tuned.token_logprobs(inputs, batch_size=batch_size)
         shift_lengths = [len(p) - 1 for p in prompts]  # the predictions of the text's own tokens
-    for item, output, shift_length, lp_base, lp_tuned in zip(
-        suite.items, outputs, shift_lengths, base_lps, tuned_lps
-    ):
-        kl_per_position = (lp_base.exp() * (lp_base - lp_tuned)).sum(dim=-1).clamp_min(0.0)
+    base_iter, tuned_iter = iter(base_lps), iter(tuned_lps)
+    for item, output, shift_length, spans in zip(suite.items, outputs, shift_lengths, windows):
+        pieces = [_position_stats(next(base_iter), next(tuned_iter), length, rows, top_k)
+                  for length, rows in spans]
+        kl_per_position, tuned_tokens, shifted = (_cat([piece[i] for piece in pieces]) for i in range(3))
         kl_values.append(float(kl_per_position.mean()))
-        span_base, span_tuned = lp_base[:shift_length], lp_tuned[:shift_length]
-        tuned_tokens = span_tuned.argmax(dim=-1)
-        base_top = span_base.topk(min(top_k, span_base.shape[-1]), dim=-1).indices
-        shifted = ~(base_top == tuned_tokens.unsqueeze(-1)).any(dim=-1)
+        tuned_tokens, shifted = tuned_tokens[:shift_length], shifted[:shift_length]
         rate = float(shifted.float().mean()) if shifted.numel() else 0.0
         shift_values.append(rate)
         shifted_tokens = [int(t) for t in tuned_tokens[shifted]]
@@ -111,6 +122,64 @@ def score_drift(
         progress.advance(1)
     return DriftScores(suite.name, kl_values, shift_values, shifted_counter.most_common(10), records,
                        top_k, time.perf_counter() - started)
+
+
+def text_windows(ids: Sequence[int], max_length: int) -> list[tuple[list[int], int]]:
+    """Model inputs covering every position of ``ids`` once: (input ids, rows read at its end).
+
+    Position ``i``'s distribution (the prediction after ``ids[: i + 1]``) is read from the one
+    window holding it, with as much preceding context as fits in ``max_length``: the rolling
+    windows of :func:`~pytest_forgetting.scoring.engine.rolling_windows` over ``ids`` plus a
+    placeholder target for the position after the last token (never fed to the model). A
+    text of at most ``max_length`` tokens is one window: itself, every row read.
+    """
+    if not ids:
+        return []
+    ids = list(ids)
+    return [(window[:-1], rows) for window, rows in rolling_windows(ids[1:] + [ids[0]], ids[0], max_length)]
+
+
+def _fit_answers(prompts: list[list[int]], continuations: list[list[int]], max_length: int,
+                 max_new_tokens: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Left-truncate each prompt as generation does so that prompt + answer fit ``max_length``.
+
+    The prompt keeps its last ``max_length - max_new_tokens`` tokens (fewer if the re-encoded
+    answer is longer than ``max_new_tokens``); an answer that alone fills the context keeps its
+    first ``max_length - 1`` tokens.
+    """
+    from pytest_forgetting.models.greedy import prompt_budget
+
+    prompt_budget(max_length, max_new_tokens)  # max_new_tokens >= max_length fails as generation does
+    fitted_prompts, fitted_continuations = [], []
+    for prompt, continuation in zip(prompts, continuations):
+        continuation = continuation[: max_length - 1]
+        keep = max_length - max(max_new_tokens, len(continuation))
+        fitted_prompts.append(prompt[-keep:])
+        fitted_continuations.append(continuation)
+    return fitted_prompts, fitted_continuations
+
+
+def _position_stats(lp_base: Any, lp_tuned: Any, length: int, rows: int, top_k: int) -> tuple[Any, Any, Any]:
+    """Per read position: KL(base || tuned), the tuned argmax, whether it is outside base's top-k.
+
+    ``lp_*`` are ``[length, vocab]`` log-distributions (``length`` = the window's input
+    length); the last ``rows`` of them are read.
+    """
+    lp_base, lp_tuned = lp_base[length - rows :], lp_tuned[length - rows :]
+    kl_per_position = (lp_base.exp() * (lp_base - lp_tuned)).sum(dim=-1).clamp_min(0.0)
+    tuned_tokens = lp_tuned.argmax(dim=-1)
+    base_top = lp_base.topk(min(top_k, lp_base.shape[-1]), dim=-1).indices
+    shifted = ~(base_top == tuned_tokens.unsqueeze(-1)).any(dim=-1)
+    return kl_per_position, tuned_tokens, shifted
+
+
+def _cat(pieces: list[Any]) -> Any:
+    """``torch.cat`` of per-window pieces (the one piece itself when a single window)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    import torch
+
+    return torch.cat(pieces)
 
 
 def _continuation_logprobs(handle: ModelHandle, prompts: list[list[int]], continuations: list[list[int]],
