@@ -213,6 +213,59 @@ def test_forbidden_phrases_suite_records_hits() -> None:
     assert [r["hits"] for r in scores.records] == [["WHEREAS"], []]
 
 
+# -- options that would make every score vacuous fail when the suite loads -----------------------
+def _load_error(rows, **options) -> str:
+    with pytest.raises(ForgettingError) as info:
+        load_suite(rows, "generation", **options)
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message
+
+
+def test_regex_empty_pattern_is_rejected_at_load(tmp_path: Path) -> None:
+    path = tmp_path / "format.jsonl"
+    path.write_text('{"prompt": "Answer yes or no"}\n')
+    message = _load_error(path, scorer="regex", pattern="")
+    assert message.startswith(f"{path}: scorer 'regex': pattern='' would match every output")
+    assert "leave pattern out to read each item's targets as patterns" in message
+    # before the check, this suite scored 1.0 on any output
+    with pytest.raises(ForgettingError, match="pattern='' would match every output"):
+        regex("anything at all", [], pattern="")
+
+
+def test_regex_pattern_must_be_a_valid_regular_expression() -> None:
+    rows = [{"prompt": "A"}]
+    assert "pattern='(' is not a valid regular expression (missing )" in _load_error(rows, scorer="regex", pattern="(")
+    assert "pattern must be a string (a regular expression), got 5" in _load_error(rows, scorer="regex", pattern=5)
+    suite = load_suite(rows, "generation", scorer="regex", pattern=r"^\W*(Yes|No)\b")
+    assert score_generation(ScriptedHandle({"A": "Yes."}), suite).metrics["regex"] == [1.0]
+
+
+def test_regex_targets_read_as_patterns_must_compile(tmp_path: Path) -> None:
+    path = tmp_path / "format.jsonl"
+    path.write_text('{"prompt": "A", "target": "^Yes"}\n{"prompt": "B", "target": ["^No", "[a-"]}\n')
+    message = _load_error(path, scorer="regex")
+    assert message.startswith(f"{path}, row 2: target '[a-' is not a valid regular expression")
+    assert "reads each target as a pattern" in message
+    # with an explicit pattern the targets are not patterns, and other scorers take any text
+    assert len(load_suite(path, "generation", scorer="regex", pattern="^No")) == 2
+    assert len(load_suite(path, "generation", scorer="contains")) == 2
+
+
+@pytest.mark.parametrize(
+    ("phrases", "problem"),
+    [
+        (["WHEREAS", ""], "holds an empty phrase, which is found in every output"),
+        (["WHEREAS", "  "], "holds an empty phrase, which is found in every output"),
+        ("WHEREAS", "phrases must be a list of strings, got 'WHEREAS'"),
+        (["WHEREAS", 3], "phrases must be a list of strings"),
+    ],
+)
+def test_no_forbidden_phrases_are_checked_at_load(phrases, problem: str) -> None:
+    message = _load_error([{"prompt": "email"}], scorer="no_forbidden", phrases=phrases)
+    assert message.startswith("<rows>: scorer 'no_forbidden': ") and problem in message
+
+
 def test_unknown_scorer_in_a_suite() -> None:
     suite = load_suite([{"prompt": "A", "target": "x"}], "generation", scorer="contain")
     with pytest.raises(ForgettingError, match="Did you mean 'contains'"):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from pytest_forgetting.errors import ForgettingError
-from pytest_forgetting.models.batching import map_batched
+from pytest_forgetting.models.batching import is_out_of_memory, keep_reduced_batch_size, map_batched
 from pytest_forgetting.models.handle import Loglikelihood
 from pytest_forgetting.models.hf import HFModelHandle, cut_at_stop
 from pytest_forgetting.models.loading import load_model
@@ -474,6 +474,90 @@ def test_out_of_memory_at_batch_size_one_and_other_errors_are_raised() -> None:
     with pytest.raises(RuntimeError, match="shape mismatch"):
         map_batched([1, 2, 3], [5, 5, 5], other, batch_size=None, device=torch.device("cpu"))
     assert other.sizes == [3]
+
+
+CPU_OOM = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried "
+           "to allocate 1125899906842624 bytes. Error code 12 (Cannot allocate memory)")
+
+
+def _real_cpu_allocation_failure() -> RuntimeError:
+    """What torch's CPU allocator raises for a request no machine can meet (1 PiB)."""
+    try:
+        torch.empty(1 << 50, dtype=torch.uint8)
+    except RuntimeError as exc:
+        return exc
+    pytest.skip("this machine allocated 1 PiB")
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (RuntimeError(CPU_OOM), True),
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), True),
+        (RuntimeError("CUDA error: out of memory"), True),
+        (RuntimeError("MPS backend out of memory (MPS allocated: 1.00 GB, other allocations: 0 bytes)"), True),
+        (torch.OutOfMemoryError("Tried to allocate 20.00 MiB"), True),  # no 'out of memory' in the text
+        (torch.cuda.OutOfMemoryError("Tried to allocate 20.00 MiB"), True),
+        (MemoryError(), True),
+        (RuntimeError("shape mismatch"), False),
+        (ValueError("out of memory"), False),  # not an allocator error type
+        (OSError(12, "Cannot allocate memory"), False),  # e.g. a failed fork: no batch size helps
+    ],
+)
+def test_is_out_of_memory(exc: BaseException, expected: bool) -> None:
+    assert is_out_of_memory(exc) is expected
+
+
+def test_a_real_cpu_allocation_failure_is_out_of_memory() -> None:
+    error = _real_cpu_allocation_failure()
+    assert "can't allocate memory" in str(error) and type(error) is RuntimeError
+    assert is_out_of_memory(error)
+
+
+def test_cpu_allocator_failure_halves_an_automatic_batch() -> None:
+    runner = FlakyRunner(fits=4, message=CPU_OOM)
+    results = map_batched(list(range(8)), [10] * 8, runner, batch_size=None, device=torch.device("cpu"))
+    assert results == [i * 10 for i in range(8)]
+    assert runner.sizes == [8, 4, 4]  # before: the CPU error was re-raised at once
+
+
+def test_reduced_batch_size_is_kept_for_the_later_batches() -> None:
+    """One out-of-memory error, not one per batch: the halved size stays for the rest of the call."""
+    runner = FlakyRunner(fits=8)
+    items = list(range(40))
+    lengths = [300 - i for i in range(40)]  # auto size 8192 // 300 = 27 at first, 30+ later
+    results = map_batched(items, lengths, runner, batch_size=None, device=torch.device("cpu"))
+    assert results == [i * 10 for i in items]
+    # 27 fails, 13 fails, 6 runs; then batches of 6 (before: 27 -> 13 -> 6 again for each batch)
+    assert runner.sizes == [27, 13, 6, 6, 6, 6, 6, 6, 4]
+    assert sum(1 for size in runner.sizes if size > runner.fits) == 2
+
+
+def test_reduced_batch_size_is_kept_across_calls_in_a_scope() -> None:
+    def twice() -> list[int]:
+        runner = FlakyRunner(fits=5)
+        for _ in range(2):  # a scoring run split into chunks: one map_batched call per chunk
+            map_batched(list(range(12)), [10] * 12, runner, batch_size=None, device=torch.device("cpu"))
+        return runner.sizes
+
+    assert twice() == [12, 6, 3, 3, 3, 3, 12, 6, 3, 3, 3, 3]  # each call meets the error again
+    with keep_reduced_batch_size():
+        assert twice() == [12, 6, 3, 3, 3, 3, 3, 3, 3, 3]
+    assert twice()[:2] == [12, 6]  # the scope ended: a fresh call starts at the automatic size
+
+
+def test_real_cpu_allocation_failure_in_a_batch_is_backed_off() -> None:
+    sizes: list[int] = []
+
+    def run(batch):
+        sizes.append(len(batch))
+        if len(batch) > 2:
+            torch.empty(1 << 50, dtype=torch.uint8)  # what a too-large batch meets on a small machine
+        return batch
+
+    _real_cpu_allocation_failure()
+    assert map_batched(list(range(5)), [10] * 5, run, batch_size=None, device=torch.device("cpu")) == list(range(5))
+    assert sizes == [5, 2, 2, 1]
 
 
 # -- generation ------------------------------------------------------------------------------------------

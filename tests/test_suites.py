@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -232,6 +233,8 @@ def test_bad_json_list_file(tmp_path: Path) -> None:
         ({"question": "q", "choices": "a|b", "answer": 0}, "multiple_choice", "'choices' must be a list"),
         ({"question": "q", "choices": ["only"], "answer": 0}, "multiple_choice", "at least two"),
         ({"question": "q", "choices": ["a", 3], "answer": 0}, "multiple_choice", "'choices' must be a list"),
+        ({"question": "q", "choices": ["a", ""], "answer": 0}, "multiple_choice", "choice 1 is empty ('')"),
+        ({"question": "q", "choices": [" \t", "b"], "answer": 1}, "multiple_choice", "choice 0 is empty (' \\t')"),
         ({"question": "q", "choices": ["a", "b"], "answer": 2}, "multiple_choice", "out of range"),
         ({"question": "q", "choices": ["a", "b"], "answer": -1}, "multiple_choice", "out of range"),
         ({"question": "q", "choices": ["a", "b"], "answer": "c"}, "multiple_choice", "not one of the choices"),
@@ -241,6 +244,9 @@ def test_bad_json_list_file(tmp_path: Path) -> None:
         ({"prompt": 5, "target": "x"}, "generation", "'prompt' must be a string"),
         ({"prompt": "p", "target": 42}, "generation", "'target' must be a string"),
         ({"prompt": "p", "target": ["a", 1]}, "generation", "'target' must be a string"),
+        ({"prompt": "p", "target": ""}, "generation", "'target' '' holds an empty string"),
+        ({"prompt": "p", "target": "  "}, "generation", "'target' '  ' holds an empty string"),
+        ({"prompt": "p", "target": ["Paris", ""]}, "generation", "'target' ['Paris', ''] holds an empty string"),
         ({"text": ""}, "text", "non-empty 'text'"),
         ({"body": "x"}, "text", "non-empty 'text'"),
     ],
@@ -251,6 +257,30 @@ def test_malformed_row(tmp_path: Path, row: dict, kind: str, problem: str) -> No
     path = _write_jsonl(tmp_path / "suite.jsonl", [good, row])
     message = _error(path, kind)
     assert str(path) in message and "row 2" in message and problem in message, message
+
+
+def test_empty_choice_is_rejected_at_load_not_at_scoring(tmp_path: Path) -> None:
+    """An empty choice once loaded fine and then crashed acc_norm (division by its length)."""
+    path = _write_jsonl(tmp_path / "facts.jsonl", [MC_ROWS[0], MC_ROWS[1], {**MC_ROWS[2], "choices": ["cold", ""]}])
+    message = _error(path)
+    assert message == (
+        f"{path}, row 3: choice 1 is empty (''); every choice must be non-empty text, got ['cold', '']"
+    )
+
+
+def test_empty_target_error_counts_rows_from_the_file_with_fewshot(tmp_path: Path) -> None:
+    rows = [{"prompt": "1+1=", "target": "2"}, {"prompt": "2+2=", "target": "4"}, {"prompt": "3+3=", "target": [""]}]
+    path = _write_jsonl(tmp_path / "math.jsonl", rows)
+    message = _error(path, "generation", fewshot=1)
+    assert message.startswith(f"{path}, row 3: 'target' [''] holds an empty string")
+    assert "leave 'target' out for scorers that need none" in message
+
+
+def test_empty_csv_target_cell_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "math.csv"
+    path.write_text("prompt,target\nWhat is 6*7?,42\nSay nothing,\n", encoding="utf-8")
+    message = _error(path, "generation")
+    assert message.startswith(f"{path}, row 2: 'target' '' holds an empty string")
 
 
 def test_row_that_is_not_an_object(tmp_path: Path) -> None:
@@ -289,6 +319,163 @@ def test_missing_file_and_unsupported_type(tmp_path: Path) -> None:
 def test_unknown_dataset_name_offline() -> None:
     message = _error("no-such-user/no-such-dataset-xyz", "text")
     assert message.startswith("no-such-user/no-such-dataset-xyz: cannot load the suite")
+
+
+# -- folders and dataset names ----------------------------------------------------------------
+GEN_ROWS = [{"id": "g1", "prompt": "1+1=", "target": "2"}, {"id": "g2", "prompt": "2+2=", "target": ["4", "four"]}]
+
+
+def _quiet_save(dataset, folder: Path) -> Path:
+    import datasets
+
+    datasets.disable_progress_bars()
+    try:
+        dataset.save_to_disk(str(folder))
+    finally:
+        datasets.enable_progress_bars()
+    return folder
+
+
+def test_folder_saved_by_dataset_save_to_disk(tmp_path: Path) -> None:
+    import datasets
+
+    folder = _quiet_save(datasets.Dataset.from_list(MC_ROWS[:1] + [dict(MC_ROWS[1], answer=1)]), tmp_path / "facts")
+    suite = load_suite(folder, "multiple_choice")
+    assert suite.name == "facts" and suite.source == str(folder)
+    assert [(i.id, i.choices, i.answer) for i in suite.items] == [
+        ("q1", ("Paris", "Rome"), 0), ("q2", ("4", "5", "6"), 1)
+    ]
+    message = _error(folder, split="test")
+    assert message == f"{folder}: split='test' given, but this saved dataset has no splits; leave split out"
+
+
+def test_folder_saved_by_datasetdict_save_to_disk_picks_a_split(tmp_path: Path) -> None:
+    import datasets
+
+    rows = [dict(row, answer=0) for row in MC_ROWS]
+    three = datasets.DatasetDict({
+        "train": datasets.Dataset.from_list(rows[:1]),
+        "test": datasets.Dataset.from_list(rows[1:]),
+        "validation": datasets.Dataset.from_list(rows[:2]),
+    })
+    folder = _quiet_save(three, tmp_path / "facts")
+    default = load_suite(folder, "multiple_choice")  # 'test' when there is one
+    assert [i.id for i in default.items] == ["q2", "q3"] and default.source == f"{folder} (split 'test')"
+    assert [i.id for i in load_suite(folder, "multiple_choice", split="validation").items] == ["q1", "q2"]
+    message = _error(folder, split="dev")
+    assert message == f"{folder}: no split 'dev'; available: train, test, validation"
+
+    no_test = _quiet_save(datasets.DatasetDict({"validation": three["validation"], "train": three["train"]}),
+                          tmp_path / "no-test")
+    assert [i.id for i in load_suite(no_test, "multiple_choice").items] == ["q1"]  # then 'train'
+    only = _quiet_save(datasets.DatasetDict({"validation": three["validation"]}), tmp_path / "only")
+    assert [i.id for i in load_suite(only, "multiple_choice").items] == ["q1", "q2"]  # then the only one
+    two = _quiet_save(datasets.DatasetDict({"validation": three["validation"], "dev": three["train"]}),
+                      tmp_path / "two")
+    assert _error(two) == f"{two}: several splits (validation, dev); choose one with split=..."
+
+
+def test_saved_folder_rows_are_validated_with_row_numbers(tmp_path: Path) -> None:
+    import datasets
+
+    rows = [{"prompt": "a", "target": "x"}, {"prompt": "b", "target": ""}]
+    folder = _quiet_save(datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)}), tmp_path / "gen")
+    message = _error(folder, "generation")
+    assert message.startswith(f"{folder} (split 'test'), row 2: 'target' '' holds an empty string")
+
+
+def test_folder_of_data_files_split_by_file_name(tmp_path: Path) -> None:
+    folder = tmp_path / "math"
+    folder.mkdir()
+    _write_jsonl(folder / "train.jsonl", [{"id": "t1", "prompt": "9+9=", "target": "18"}])
+    _write_jsonl(folder / "test.jsonl", GEN_ROWS)
+    (folder / "README.md").write_text("# math\n")
+    suite = load_suite(folder, "generation")
+    assert suite.name == "math" and suite.source == str(folder / "test.jsonl")
+    assert [(i.id, i.targets) for i in suite.items] == [("g1", ("2",)), ("g2", ("4", "four"))]
+    assert [i.id for i in load_suite(folder, "generation", split="train").items] == ["t1"]
+    message = _error(folder, "generation", split="validation")
+    assert message == f"{folder}: no split 'validation'; available: train, test"
+    # a broken line still names the file and line
+    (folder / "test.jsonl").write_text(json.dumps(GEN_ROWS[0]) + "\n{oops\n")
+    message = _error(folder, "generation")
+    assert message.startswith(f"{folder / 'test.jsonl'}, line 2: not valid JSON")
+
+
+def test_folder_with_one_csv_reads_it_as_text_like_a_csv_file(tmp_path: Path) -> None:
+    folder = tmp_path / "mc"
+    folder.mkdir()
+    (folder / "questions.csv").write_text(
+        "question,choices,answer\nPick the digit one,\"[\"\"3\"\", \"\"2\"\", \"\"1\"\"]\",1\n", encoding="utf-8"
+    )
+    (suite_item,) = load_suite(folder, "multiple_choice").items  # no split names: the one 'train' split
+    # the cell "1" is choice text (index 2), as for a single CSV file; datasets would make it the int 1
+    assert suite_item.choices == ("3", "2", "1") and suite_item.answer == 2
+    assert load_suite(folder / "questions.csv", "multiple_choice").items == (suite_item,)
+
+
+def test_folder_of_parquet_shards_in_a_data_folder(tmp_path: Path) -> None:
+    import datasets
+
+    folder = tmp_path / "hub-layout"
+    (folder / "data").mkdir(parents=True)
+    datasets.Dataset.from_list(GEN_ROWS[:1]).to_parquet(str(folder / "data" / "test-00000-of-00002.parquet"))
+    datasets.Dataset.from_list(GEN_ROWS[1:]).to_parquet(str(folder / "data" / "test-00001-of-00002.parquet"))
+    datasets.Dataset.from_list([{"id": "t", "prompt": "p", "target": "t"}]).to_parquet(
+        str(folder / "data" / "train-00000-of-00001.parquet"))
+    suite = load_suite(folder, "generation")
+    assert [(i.id, i.targets) for i in suite.items] == [("g1", ("2",)), ("g2", ("4", "four"))]
+    assert suite.source == f"{folder} (split 'test', 2 files)"
+
+
+def test_folder_without_suite_data(tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello")
+    message = _error(folder)
+    assert message.startswith(f"{folder}: no suite data in this folder; expected .jsonl/.json/.csv/.parquet files")
+    (tmp_path / "empty").mkdir()
+    assert "no suite data in this folder" in _error(tmp_path / "empty")
+
+
+NAME_SCRIPT = """
+import json
+from pytest_forgetting.scoring.suites import load_suite
+
+default = load_suite("acme/facts", "generation")
+train = load_suite("acme/facts", "generation", split="train")
+print(json.dumps({"name": default.name, "source": default.source,
+                  "test": [i.id for i in default.items], "train": [i.id for i in train.items]}))
+"""
+
+
+def test_dataset_name_loads_offline_from_the_datasets_cache(tmp_path: Path) -> None:
+    """A hub dataset loaded once online is reloaded offline from the datasets cache by name.
+
+    The cache is written here by ``datasets``' own JSON builder in the layout a hub download
+    leaves (``acme___facts/default/0.0.0/<commit>/facts-test.arrow``); offline, ``datasets``
+    reads that cache, not the hub cache's snapshot files.
+    """
+    import subprocess
+    import sys
+
+    from datasets.packaged_modules.json.json import Json
+
+    test_file = _write_jsonl(tmp_path / "test.jsonl", [{"id": "g1", "prompt": "1+1=", "target": "two"},
+                                                       {"id": "g2", "prompt": "2+2=", "target": "four"}])
+    train_file = _write_jsonl(tmp_path / "train.jsonl", [{"id": "t1", "prompt": "9+9=", "target": "eighteen"}])
+    cache = tmp_path / "datasets-cache"
+    builder = Json(cache_dir=str(cache), dataset_name="facts", config_id="default", hash="0" * 40,
+                   data_files={"test": [str(test_file)], "train": [str(train_file)]})
+    builder.download_and_prepare()
+    (cache / "facts").rename(cache / "acme___facts")  # a hub dataset's folder: namespace___name
+
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf-home"), "HF_DATASETS_CACHE": str(cache),
+           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", NAME_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"name": "facts", "source": "acme/facts", "test": ["g1", "g2"], "train": ["t1"]}
 
 
 # -- fingerprint ------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence, TypeVar
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable, Iterator, Optional, Sequence, TypeVar
 
 import torch
 
@@ -27,11 +29,56 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int
         yield order[start : start + batch_size]
 
 
+#: Messages of allocation failures that torch raises as a plain RuntimeError: CUDA's caching
+#: allocator ("CUDA out of memory", "CUDA error: out of memory"), MPS ("MPS backend out of
+#: memory") and the CPU allocator ("DefaultCPUAllocator: can't allocate memory: you tried to
+#: allocate N bytes. Error code 12 (Cannot allocate memory)").
+_OOM_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory")
+_OOM_TYPES = tuple(
+    t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None))
+    if isinstance(t, type)
+)
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for CUDA/MPS/CPU allocation failures that a smaller batch may avoid."""
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
+    if isinstance(exc, (MemoryError, *_OOM_TYPES)):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    if not isinstance(exc, RuntimeError):
+        return False
+    message = str(exc).lower()
+    return any(text in message for text in _OOM_MESSAGES)
+
+
+class _BackOff:
+    """The largest automatic batch size known to fit, once a batch ran out of memory."""
+
+    def __init__(self) -> None:
+        self.cap: Optional[int] = None
+
+    def limit(self, size: int) -> int:
+        return size if self.cap is None else min(size, self.cap)
+
+    def reduce(self, size: int) -> None:
+        self.cap = size if self.cap is None else min(self.cap, size)
+
+
+_scope: ContextVar[Optional[_BackOff]] = ContextVar("pytest_forgetting_batch_back_off", default=None)
+
+
+@contextmanager
+def keep_reduced_batch_size() -> Iterator[None]:
+    """Within this block, a size reduced after an out-of-memory error is kept across calls.
+
+    ``map_batched`` keeps a reduced size for the rest of its own call in any case; a caller
+    that splits one scoring run into several ``map_batched`` calls (chunks for progress)
+    wraps the run in this block so a later chunk does not run out of memory again first.
+    """
+    token = _scope.set(_BackOff())
+    try:
+        yield
+    finally:
+        _scope.reset(token)
 
 
 def map_batched(
@@ -45,14 +92,18 @@ def map_batched(
     """Apply ``run_batch`` to length-sorted batches and return results in input order.
 
     With ``batch_size=None`` the size is chosen per batch from the token budget and halved
-    whenever a batch runs out of memory (down to 1, where the error is re-raised).
+    whenever a batch runs out of memory (down to 1, where the error is re-raised). The
+    halved size is kept for the batches after it (for the rest of the call, or of an
+    enclosing :func:`keep_reduced_batch_size` block), so one out-of-memory error is not
+    met again on every following batch.
     """
     results: list[R | None] = [None] * len(items)
     order = sorted(range(len(items)), key=lambda i: (-lengths[i], i))
     position = 0
     fixed = batch_size is not None
+    back_off = _scope.get() or _BackOff()
     while position < len(order):
-        size = batch_size if fixed else auto_batch_size(device, lengths[order[position]])
+        size = batch_size if fixed else back_off.limit(auto_batch_size(device, lengths[order[position]]))
         assert size is not None
         while True:
             chunk = order[position : position + size]
@@ -62,9 +113,11 @@ def map_batched(
             except Exception as exc:  # noqa: BLE001 - re-raised unless it is an OOM
                 if fixed or size == 1 or not is_out_of_memory(exc):
                     raise
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-                size = max(1, len(chunk) // 2)  # not size // 2: a short last chunk would rerun as is
+            # out of memory; out here the error and the tensors its traceback held are released
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            size = max(1, len(chunk) // 2)  # not size // 2: a short last chunk would rerun as is
+            back_off.reduce(size)
         for index, output in zip(chunk, outputs):
             results[index] = output
         position += len(chunk)

@@ -206,9 +206,16 @@ def score_perplexity(handle: ModelHandle, suite: Suite, *, batch_size: Optional[
 
 def score_suite(handle: ModelHandle, suite: Suite, *, registry: Any = None,
                 batch_size: Optional[int] = None) -> SuiteScores:
-    """Score ``suite`` with ``handle`` by the suite's kind."""
-    if suite.kind == "multiple_choice":
-        return score_multiple_choice(handle, suite, batch_size=batch_size)
-    if suite.kind == "generation":
-        return score_generation(handle, suite, registry=registry, batch_size=batch_size)
-    return score_perplexity(handle, suite, batch_size=batch_size)
+    """Score ``suite`` with ``handle`` by the suite's kind.
+
+    An automatic batch size halved after an out-of-memory error stays halved for the rest
+    of the suite (its chunks are separate batched calls).
+    """
+    from pytest_forgetting.models.batching import keep_reduced_batch_size
+
+    with keep_reduced_batch_size():
+        if suite.kind == "multiple_choice":
+            return score_multiple_choice(handle, suite, batch_size=batch_size)
+        if suite.kind == "generation":
+            return score_generation(handle, suite, registry=registry, batch_size=batch_size)
+        return score_perplexity(handle, suite, batch_size=batch_size)

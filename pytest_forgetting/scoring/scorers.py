@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import string
 from functools import lru_cache
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from pytest_forgetting.errors import ForgettingError
 
@@ -49,6 +49,10 @@ def regex(output: str, targets: Sequence[str], *, pattern: Optional[str] = None,
           ignore_case: bool = False) -> float:
     """1.0 if ``pattern`` (or any target, read as a pattern) matches somewhere in the output."""
     flags = re.IGNORECASE if ignore_case else 0
+    if pattern == "":
+        raise ForgettingError(
+            "scorer 'regex': pattern='' would match every output; give a non-empty regular expression"
+        )
     patterns = [pattern] if pattern is not None else list(targets)
     return float(any(re.search(p, output, flags) for p in patterns))
 
@@ -120,6 +124,45 @@ def evaluate_scorer(metric: str) -> Callable[..., float]:
 
     score.__name__ = f"evaluate:{metric}"
     return score
+
+
+def validate_scorer_options(scorer: Any, options: Mapping[str, Any]) -> None:
+    """Reject built-in scorer options that would make every score vacuous, in one line.
+
+    Checked when a suite is loaded, before any model runs: ``regex``'s ``pattern`` must be a
+    non-empty string that compiles (``""`` matches every output); ``no_forbidden``'s
+    ``phrases`` must be a list of non-empty strings (``""`` is in every output, and a bare
+    string would be read letter by letter). Other scorers and options are left to the scorer.
+    """
+    if scorer == "regex" and "pattern" in options and options["pattern"] is not None:
+        pattern = options["pattern"]
+        if not isinstance(pattern, str):
+            raise ForgettingError(f"scorer 'regex': pattern must be a string (a regular expression), got {pattern!r}")
+        if not pattern:
+            raise ForgettingError(
+                f"scorer 'regex': pattern={pattern!r} would match every output; give a non-empty regular "
+                "expression, or leave pattern out to read each item's targets as patterns"
+            )
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ForgettingError(
+                f"scorer 'regex': pattern={pattern!r} is not a valid regular expression ({exc})"
+            ) from None
+    if scorer == "no_forbidden" and "phrases" in options:
+        phrases = options["phrases"]
+        if isinstance(phrases, str) or not isinstance(phrases, (list, tuple)) or not all(
+            isinstance(p, str) for p in phrases
+        ):
+            raise ForgettingError(
+                f"scorer 'no_forbidden': phrases must be a list of strings, got {phrases!r}; "
+                "e.g. phrases=['WHEREAS', 'HEREBY']"
+            )
+        if any(not p.strip() for p in phrases):
+            raise ForgettingError(
+                f"scorer 'no_forbidden': phrases={list(phrases)!r} holds an empty phrase, which is found in "
+                "every output; remove it"
+            )
 
 
 def register_builtin_scorers(registry: Any) -> None:

@@ -10,8 +10,13 @@ items that share a passage or template, for clustered standard errors):
   omitted for scorers that need none (e.g. forbidden phrases).
 * ``text`` (perplexity and drift): ``{"text": str}`` or ``{"prompt": str}``.
 
+Every choice and every target must hold some non-blank text: an empty choice breaks
+``acc_norm`` (it divides by the choice's length) and an empty target is found in every output.
+
 CSV files are read as text, cell by cell, exactly as written (no number or "NA" guessing);
 an empty ``id`` or ``cluster`` cell counts as absent, and a CSV ``target`` is one string.
+A folder of data files is split by file name as ``datasets`` does (``test.jsonl``,
+``data/test-00000-of-00001.parquet``), and each file is read like a single file.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Literal, Mapping, Optional, Sequence, Union
 
 from pytest_forgetting.errors import ForgettingError
 
@@ -102,14 +109,16 @@ def load_suite(
     max_new_tokens: int = 64,
     stop: Sequence[str] = (),
     limit: Optional[int] = None,
-    split: str = "train",
+    split: Optional[str] = None,
     **scorer_options: Any,
 ) -> Suite:
     """Load and validate a suite.
 
     Args:
-        source: a local ``.jsonl``/``.json``/``.csv``/``.parquet`` file, a dataset name
-            available offline (``datasets.load_dataset``), or a list of row dicts.
+        source: a local ``.jsonl``/``.json``/``.csv``/``.parquet`` file, a folder of such
+            files (split by file name as ``datasets`` does), a folder written by
+            ``Dataset.save_to_disk``/``DatasetDict.save_to_disk``, a dataset name available
+            offline (``datasets.load_dataset``), or a list of row dicts.
         kind: ``"multiple_choice"``, ``"generation"`` or ``"text"``.
         name: display name (default: the file's stem).
         template: prompt template with ``{field}`` placeholders; the default for multiple
@@ -124,7 +133,8 @@ def load_suite(
             ``"exact_match"``; ``**scorer_options`` are passed to it.
         max_new_tokens, stop: generation settings.
         limit: score only the first N items.
-        split: dataset split, for dataset names.
+        split: the split of a folder or dataset name with several; default ``"test"`` if
+            there is one, else ``"train"``, else the only split.
     """
     if kind not in KINDS:
         raise ForgettingError(f"unknown suite kind {kind!r}; expected one of: {', '.join(KINDS)}")
@@ -145,6 +155,8 @@ def load_suite(
         _validate(row, kind, template, where, first_row + index + 1)
         for index, row in enumerate(rows)
     ]
+    if kind == "generation":
+        _check_scorer_options(scorer, scorer_options, items, where, first_row)
     if limit is not None:
         items = items[:limit]
     if not items:
@@ -171,24 +183,124 @@ def load_suite(
     return Suite(name=label, kind=kind, items=tuple(items), settings=settings, source=where)  # type: ignore[arg-type]
 
 
-def _read_rows(source: Union[str, Path, Sequence[Mapping[str, Any]]], split: str) -> tuple[list[Mapping[str, Any]], str]:
+def _read_rows(
+    source: Union[str, Path, Sequence[Mapping[str, Any]]], split: Optional[str]
+) -> tuple[list[Mapping[str, Any]], str]:
     if isinstance(source, (list, tuple)):
         return list(source), "<rows>"
     path = Path(source)
+    if path.is_dir():
+        return _read_folder(path, split)
     if path.exists():
-        builder = _FORMATS.get(path.suffix.lower())
-        if builder is None:
-            raise ForgettingError(
-                f"{path}: unsupported suite file type {path.suffix!r}; expected one of {', '.join(_FORMATS)}"
-            )
-        if builder == "json":
-            return _read_json_lines(path), str(path)
-        if builder == "csv":
-            return _read_csv(path), str(path)
-        return _load_with_datasets(builder, str(path), split, str(path)), str(path)
+        return _read_file(path, split), str(path)
     if isinstance(source, str) and not source.endswith(tuple(_FORMATS)):
-        return _load_with_datasets(source, None, split, source), source
+        return _load_dataset_name(source, split), source
     raise ForgettingError(f"{source}: no such suite file")
+
+
+def _read_file(path: Path, split: Optional[str]) -> list[Mapping[str, Any]]:
+    builder = _FORMATS.get(path.suffix.lower())
+    if builder is None:
+        raise ForgettingError(
+            f"{path}: unsupported suite file type {path.suffix!r}; expected one of {', '.join(_FORMATS)}, "
+            "a folder of such files, or a folder written by datasets' save_to_disk"
+        )
+    if builder == "json":
+        return _read_json_lines(path)
+    if builder == "csv":
+        return _read_csv(path)
+    with _quiet_datasets(str(path)) as datasets:
+        dataset = datasets.load_dataset(builder, data_files=str(path), split=split or "train")
+    return [dict(row) for row in dataset]
+
+
+def _read_folder(folder: Path, split: Optional[str]) -> tuple[list[Mapping[str, Any]], str]:
+    """A folder written by ``save_to_disk``, or of data files named by split as ``datasets`` does.
+
+    Data files are found with ``datasets``' own split rules (``test.jsonl``,
+    ``data/train-00000-of-00001.parquet``, ``test/*.csv``; any other names: one ``train``
+    split), then read like single files, so CSV stays text and JSON errors keep line numbers.
+    """
+    where = str(folder)
+    if (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file():
+        with _quiet_datasets(where) as datasets:
+            loaded = datasets.load_from_disk(str(folder))
+        if isinstance(loaded, datasets.DatasetDict):
+            chosen = _pick_split(list(loaded), split, where)
+            return [dict(row) for row in loaded[chosen]], f"{where} (split {chosen!r})"
+        if split is not None:
+            raise ForgettingError(
+                f"{where}: split={split!r} given, but this saved dataset has no splits; leave split out"
+            )
+        return [dict(row) for row in loaded], where
+    with _quiet_datasets(where) as datasets:
+        from datasets.data_files import DataFilesDict, EmptyDatasetError, get_data_patterns
+
+        base = str(folder.resolve())
+        try:
+            found = DataFilesDict.from_patterns(get_data_patterns(base), base_path=base)
+        except (EmptyDatasetError, FileNotFoundError):
+            found = DataFilesDict()
+    splits = {
+        str(name): [Path(file) for file in files if Path(file).suffix.lower() in _FORMATS]
+        for name, files in found.items()
+    }
+    splits = {name: files for name, files in splits.items() if files}
+    if not splits:
+        raise ForgettingError(
+            f"{where}: no suite data in this folder; expected {'/'.join(_FORMATS)} files (one split per name: "
+            "test.jsonl, train.jsonl, ...) or a folder written by datasets' save_to_disk"
+        )
+    chosen = _pick_split(list(splits), split, where)
+    files = splits[chosen]
+    rows = [row for file in files for row in _read_file(file, None)]
+    return rows, str(files[0]) if len(files) == 1 else f"{where} (split {chosen!r}, {len(files)} files)"
+
+
+def _pick_split(available: Sequence[str], split: Optional[str], where: str) -> str:
+    """The requested split, else ``test``, else ``train``, else the only one."""
+    if split is not None:
+        if split not in available:
+            raise ForgettingError(f"{where}: no split {split!r}; available: {', '.join(available)}")
+        return split
+    for default in ("test", "train"):
+        if default in available:
+            return default
+    if len(available) == 1:
+        return available[0]
+    raise ForgettingError(f"{where}: several splits ({', '.join(available)}); choose one with split=...")
+
+
+def _load_dataset_name(name: str, split: Optional[str]) -> list[Mapping[str, Any]]:
+    with _quiet_datasets(name) as datasets:
+        loaded = datasets.load_dataset(name, split=split)
+    if isinstance(loaded, datasets.DatasetDict):
+        loaded = loaded[_pick_split(list(loaded), None, name)]
+    return [dict(row) for row in loaded]
+
+
+@contextmanager
+def _quiet_datasets(where: str) -> Iterator[Any]:
+    """``datasets`` without progress bars or warnings; any failure becomes one line."""
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise ForgettingError("loading suites needs the 'datasets' package: pip install datasets") from None
+    verbosity = datasets.logging.get_verbosity()
+    bars = datasets.is_progress_bar_enabled()
+    datasets.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    try:
+        yield datasets
+    except ForgettingError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ForgettingError(f"{where}: cannot load the suite ({first[:200]})") from None
+    finally:
+        datasets.logging.set_verbosity(verbosity)
+        if bars:
+            datasets.enable_progress_bars()
 
 
 def _read_json_lines(path: Path) -> list[Mapping[str, Any]]:
@@ -224,28 +336,6 @@ def _read_csv(path: Path) -> list[Mapping[str, Any]]:
     return rows
 
 
-def _load_with_datasets(builder: str, data_file: Optional[str], split: str, where: str) -> list[Mapping[str, Any]]:
-    try:
-        import datasets
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise ForgettingError("loading suites needs the 'datasets' package: pip install datasets") from None
-    verbosity = datasets.logging.get_verbosity()
-    datasets.logging.set_verbosity_error()
-    datasets.disable_progress_bars()
-    try:
-        if data_file is None:
-            dataset = datasets.load_dataset(builder, split=split)
-        else:
-            dataset = datasets.load_dataset(builder, data_files=data_file, split=split)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ForgettingError(f"{where}: cannot load the suite ({first[:200]})") from None
-    finally:
-        datasets.logging.set_verbosity(verbosity)
-        datasets.enable_progress_bars()
-    return [dict(row) for row in dataset]
-
-
 def _validate(row: Any, kind: str, template: str, where: str, number: int) -> Item:
     """Check one row against its schema; errors name the file, row number and problem."""
     at = f"{where}, row {number}"
@@ -272,6 +362,12 @@ def _validate(row: Any, kind: str, template: str, where: str, number: int) -> It
                 pass
         if not isinstance(choices, (list, tuple)) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
             raise ForgettingError(f"{at}: 'choices' must be a list of at least two strings, got {choices!r}")
+        for index, choice in enumerate(choices):
+            if not choice.strip():
+                raise ForgettingError(
+                    f"{at}: choice {index} is empty ({choice!r}); every choice must be non-empty text, "
+                    f"got {list(choices)!r}"
+                )
         answer = row.get("answer")
         if isinstance(answer, str) and answer in choices:  # the text wins over a digit string
             answer = list(choices).index(answer)
@@ -294,11 +390,38 @@ def _validate(row: Any, kind: str, template: str, where: str, number: int) -> It
             targets = (target,)  # rejected just below, with the value shown
         if not all(isinstance(t, str) for t in targets):
             raise ForgettingError(f"{at}: 'target' must be a string or a list of strings, got {target!r}")
+        if any(not t.strip() for t in targets):
+            raise ForgettingError(
+                f"{at}: 'target' {target!r} holds an empty string, which 'contains' and 'regex' find in every "
+                "output; give non-empty text, or leave 'target' out for scorers that need none"
+            )
         return Item(id=item_id, prompt=prompt, targets=targets, cluster=cluster)
     text = row.get("text", row.get("prompt")) if template == "{text}" else prompt
     if not isinstance(text, str) or not text:
         raise ForgettingError(f"{at}: expected a non-empty 'text' (or 'prompt') string")
     return Item(id=item_id, prompt=prompt if template != "{text}" else text, cluster=cluster)
+
+
+def _check_scorer_options(scorer: Any, options: Mapping[str, Any], items: Sequence[Item], where: str,
+                          first_row: int) -> None:
+    """Built-in scorers' options, and targets the ``regex`` scorer reads as patterns, before scoring."""
+    from pytest_forgetting.scoring.scorers import validate_scorer_options
+
+    name = "exact_match" if scorer is None else scorer
+    try:
+        validate_scorer_options(name, options)
+    except ForgettingError as exc:
+        raise ForgettingError(f"{where}: {exc}") from None
+    if name == "regex" and options.get("pattern") is None:
+        for index, item in enumerate(items):
+            for target in item.targets:
+                try:
+                    re.compile(target)
+                except re.error as exc:
+                    raise ForgettingError(
+                        f"{where}, row {first_row + index + 1}: target {target!r} is not a valid regular expression "
+                        f"({exc}); the 'regex' scorer reads each target as a pattern"
+                    ) from None
 
 
 def iter_rows(suite: Suite) -> Iterable[dict[str, Any]]:
