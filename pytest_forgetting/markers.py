@@ -42,8 +42,13 @@ def capability(
     policy: str | None = None,
     alpha: float | None = None,
     metric: str | None = None,
+    **unknown: Any,
 ) -> pytest.MarkDecorator:
     """Mark a test as guarding capability ``name``.
+
+    The same as ``@pytest.mark.capability(name, ...)``: the arguments are validated when
+    the test is set up, so a typo (an unknown keyword, a bad policy) fails only that test,
+    with one line naming the allowed keywords, instead of breaking collection.
 
     Args:
         name: the capability, e.g. ``"math"``; ``--capability math`` selects by it.
@@ -63,8 +68,7 @@ def capability(
         )
         if value is not None
     }
-    spec = validate_marker_args((name,), kwargs, where="@capability")
-    del spec  # validated eagerly so that a typo fails at decoration time
+    kwargs.update(unknown)  # reported by validate_marker_args at set-up, like the marker form
     return getattr(pytest.mark, MARKER_NAME)(name, **kwargs)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import pytest
 
-from pytest_forgetting import settings
+from pytest_forgetting import rootdir_trap, settings
 from pytest_forgetting.errors import ForgettingDetected, ForgettingError
 from pytest_forgetting.markers import MARKER_HELP, MARKER_NAME, capability_of
 from pytest_forgetting.report.store import STORE, WORKER_KEY, ResultStore
@@ -38,6 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    rootdir_trap.warn_if_ini_skipped(config)
     config.stash[MODEL_PAIR] = None
     config.stash[STORE] = ResultStore()
     if config.pluginmanager.hasplugin("xdist") and not _is_worker(config):

@@ -208,3 +208,4 @@ def decision_defaults(config: pytest.Config) -> Defaults:
         alpha=get(config, "forgetting_alpha") or 0.05,
         policy=get(config, "forgetting_policy") or "non-inferiority",
     )
+

@@ -76,11 +76,63 @@ def test_unknown_marker_kwarg_fails_only_that_test(pytester: pytest.Pytester) ->
     assert "Traceback" not in result.stdout.str()
 
 
-def test_function_form_fails_at_decoration() -> None:
+def test_function_form_with_misspelled_kwarg_fails_only_that_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_forgetting import capability
+
+        @capability("math", tolerence=0.1)
+        def test_function_typo():
+            pass
+
+        @pytest.mark.capability("math", tolerence=0.1)
+        def test_marker_typo():
+            pass
+
+        def test_fine():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, errors=2)  # collection went on: the session was not aborted
+    text = result.stdout.str()
+    assert "Traceback" not in text and "TypeError" not in text and "error during collection" not in text
+    expected = ("unknown keyword argument(s) 'tolerence' for capability(); "
+                "expected only: tolerance, policy, alpha, metric")
+    # both spellings give the same one-line message, naming their own test
+    lines = [line for line in result.stdout.lines if line.startswith("pytest-forgetting:") and expected in line]
+    assert len(lines) == 2, text
+    function_line = next(line for line in lines if "::test_function_typo:" in line)
+    marker_line = next(line for line in lines if "::test_marker_typo:" in line)
+    assert function_line.replace("test_function_typo", "X") == marker_line.replace("test_marker_typo", "X")
+
+
+def test_function_form_defers_validation_like_the_marker() -> None:
+    mark = capability("math", policy="strict", tolerance="5%")
+    assert mark.mark == pytest.mark.capability("math", policy="strict", tolerance="5%").mark
+    assert capability("math").mark.kwargs == {}  # unset keywords are not recorded
     with pytest.raises(ForgettingError, match="unknown policy 'strict'"):
-        capability("math", policy="strict")
-    with pytest.raises(TypeError):
-        capability("math", tolerence=0.1)  # type: ignore[call-arg]
+        validate_marker_args(mark.args, dict(mark.kwargs), where="t")
+
+
+def test_function_form_bad_policy_fails_only_that_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from pytest_forgetting import capability
+
+        @capability("math", policy="strict")
+        def test_bad_policy():
+            pass
+
+        def test_fine():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*test_bad_policy*unknown policy 'strict'; expected one of: non-inferiority, significant*"])
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_validated_spec() -> None:

@@ -27,6 +27,13 @@ class ModelPair:
         self._tuned: Optional[ModelHandle] = None
         self.loads = 0
 
+    def custom_loaders(self) -> list[str]:
+        """``module.function`` of every ``pytest_forgetting_load_model`` besides the default one."""
+        caller = getattr(self._hook, "pytest_forgetting_load_model", None)
+        impls = caller.get_hookimpls() if caller is not None and hasattr(caller, "get_hookimpls") else []
+        names = [f"{impl.function.__module__}.{impl.function.__qualname__}" for impl in impls]
+        return sorted(name for name in names if name != "pytest_forgetting.plugin.pytest_forgetting_load_model")
+
     def _load(self, spec: ModelSpec, base: Optional[ModelHandle]) -> ModelHandle:
         handle = self._hook.pytest_forgetting_load_model(
             config=self._config, spec=spec, options=self.options, base=base
@@ -80,11 +87,21 @@ class LazyHandle:
 
     @property
     def fingerprint(self) -> str:
-        """The model's fingerprint, from its files (no loading)."""
+        """The model's fingerprint, from its files (no loading).
+
+        When a plugin or conftest implements ``pytest_forgetting_load_model``, the loaders'
+        names are part of it: results cached with one loader are not reused with another.
+        """
         if self._fingerprint is None:
             from pytest_forgetting.models.fingerprint import spec_fingerprint
 
-            self._fingerprint = spec_fingerprint(self._spec)
+            fingerprint = spec_fingerprint(self._spec)
+            loaders = self._pair.custom_loaders()
+            if loaders:
+                import hashlib
+
+                fingerprint = hashlib.sha256(f"{fingerprint}|loaders={','.join(loaders)}".encode()).hexdigest()
+            self._fingerprint = fingerprint
         return self._fingerprint
 
     def identity(self) -> tuple[str, str, str]:
