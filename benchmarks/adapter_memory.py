@@ -1,39 +1,47 @@
-"""Peak RSS of a session with base + adapter vs the base alone (the embedded SmolLM2).
+"""Peak RSS of a pytest session with base + adapter vs the base alone (the embedded SmolLM2).
 
-    python benchmarks/adapter_memory.py [--adapter DIR]
+    python benchmarks/adapter_memory.py [--adapter DIR] [--full-checkpoint]
 
-Each case runs in a fresh subprocess: load through the plugin's loader, score a few
-multiple-choice items with every model, report ``ru_maxrss``. Without ``--adapter`` a
+Each case is a real ``pytest`` run in a fresh process, in a temporary project, with the
+plugin's fixtures: "base alone" runs a test that scores a multiple-choice suite with
+``base_model`` only; "base + adapter" runs ``forgetting.compare`` on the same suite (both
+models). A conftest records ``ru_maxrss`` when the session ends. Without ``--adapter`` a
 rank-8 all-linear LoRA with random weights is built in a temporary folder.
+``--full-checkpoint`` adds, for contrast, a session whose tuned model is a full copy of the
+base (two sets of weights).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-CASE = r"""
-import json, resource, sys
-from pytest_forgetting import LoadOptions, load_model, load_suite, resolve_pair, score_suite
-from pytest_forgetting.models.spec import inspect_folder
-from pathlib import Path
-base_dir, adapter = sys.argv[1], sys.argv[2]
-options = LoadOptions(device="cpu", dtype="float32")
-rows = [{"question": f"What is {i} + {i}?", "choices": [str(2 * i), str(2 * i + 1)], "answer": 0} for i in range(16)]
-suite = load_suite(rows, "multiple_choice")
-if adapter == "-":
-    base = load_model(inspect_folder(Path(base_dir), base_dir, "base", "--base-model"), options, None)
-    score_suite(base, suite)
-else:
-    base_spec, tuned_spec = resolve_pair(adapter, base_dir, options)
-    base = load_model(base_spec, options, None)
-    tuned = load_model(tuned_spec, options, base)
-    score_suite(base, suite); score_suite(tuned, suite)
-print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+CONFTEST = r"""
+import json, resource
+
+def pytest_unconfigure(config):
+    with open("peak_rss.json", "w") as handle:
+        json.dump({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, handle)
+"""
+
+TESTS = r"""
+from pytest_forgetting import capability, load_suite, score_suite
+
+ROWS = [{"question": f"What is {i} + {i}?", "choices": [str(2 * i), str(2 * i + 1)], "answer": 0}
+        for i in range(16)]
+
+def test_base_alone(base_model):
+    assert score_suite(base_model, load_suite(ROWS, "multiple_choice")).metrics["acc"]
+
+@capability("arithmetic")
+def test_base_and_tuned(forgetting):
+    assert forgetting.compare(forgetting.suite(ROWS, "multiple_choice")).n == len(ROWS)
 """
 
 
@@ -48,26 +56,49 @@ def build_adapter(base_dir: str, folder: Path) -> None:
     model.save_pretrained(str(folder))
 
 
-def run(base_dir: str, adapter: str) -> float:
-    out = subprocess.run([sys.executable, "-c", CASE, base_dir, adapter], check=True, capture_output=True, text=True)
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"])
+def session_peak_rss(project: Path, test: str, tuned: str, base_dir: str) -> float:
+    """Peak RSS (MB) of one pytest session in ``project`` running ``test``."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-forgetting-cache",
+               f"{project / 'test_memory.py'}::{test}", f"--tuned-model={tuned}", f"--base-model={base_dir}",
+               "--device=cpu", "--dtype=float32"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"pytest session failed ({test}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    return float(json.loads((project / "peak_rss.json").read_text())["peak_rss_mb"])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--adapter")
+    parser.add_argument("--adapter", help="a LoRA adapter of the embedded model (default: a random rank-8 one)")
+    parser.add_argument("--full-checkpoint", action="store_true", help="also measure a full-checkpoint pair")
     args = parser.parse_args(argv)
     from pytest_forgetting.embedded import ensure_embedded_model
 
     base_dir = str(ensure_embedded_model())
     with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp) / "project"
+        project.mkdir()
+        (project / "conftest.py").write_text(CONFTEST)
+        (project / "test_memory.py").write_text(TESTS)
+        (project / "pytest.ini").write_text("[pytest]\n")
         adapter = args.adapter
         if adapter is None:
             adapter = str(Path(tmp) / "lora")
             build_adapter(base_dir, Path(adapter))
-        alone, paired = run(base_dir, "-"), run(base_dir, adapter)
-    print(json.dumps({"base_alone_peak_rss_mb": alone, "base_plus_adapter_peak_rss_mb": paired,
-                      "ratio": paired / alone}, indent=2))
+        figures = {
+            "base_alone_peak_rss_mb": session_peak_rss(project, "test_base_alone", adapter, base_dir),
+            "base_plus_adapter_peak_rss_mb": session_peak_rss(project, "test_base_and_tuned", adapter, base_dir),
+        }
+        figures["adapter_ratio"] = figures["base_plus_adapter_peak_rss_mb"] / figures["base_alone_peak_rss_mb"]
+        if args.full_checkpoint:
+            copy = Path(tmp) / "full-copy"
+            shutil.copytree(base_dir, copy)
+            figures["base_plus_full_checkpoint_peak_rss_mb"] = session_peak_rss(
+                project, "test_base_and_tuned", str(copy), base_dir)
+            figures["full_checkpoint_ratio"] = (figures["base_plus_full_checkpoint_peak_rss_mb"]
+                                                / figures["base_alone_peak_rss_mb"])
+    print(json.dumps(figures, indent=2))
     return 0
 
 
