@@ -60,6 +60,12 @@ Tokenization for causal models (lm_eval/models/huggingface.py and lm_eval/api/mo
   requests that share context + continuation[:-1] (e.g. one-token choices) reuse one
   forward pass. Results come back in the original order.
 
+Also here: ``fewshot_context`` (a few-shot prompt rendered by lm-eval's ``build_qa_turn``),
+``contexts=`` / ``target_delimiter=`` on ``build_requests`` / ``run_lm_eval`` (given prompt
+text instead of the zero-shot template; tests/test_lm_eval_parity.py) and
+``run_lm_eval_generate`` (greedy ``HFLM.generate_until`` on given prompts; benchmarks/speed.py
+``--generation``).
+
 CLI:
     python benchmarks/lm_eval_reference.py --model DIR --items FILE.jsonl \\
         [--batch-size N] [--dtype float32] [--device cpu] [--out out.json]
@@ -73,7 +79,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 TARGET_DELIMITER = " "
 
@@ -99,16 +105,49 @@ def _check_item(index: int, item: dict) -> None:
         raise ValueError(f"item {index}: 'answer' must be an int index into choices")
 
 
+def fewshot_context(question: str, shots: Sequence[tuple[str, str]], *, description: str = "",
+                    strip_question: bool = True, target_delimiter: str = TARGET_DELIMITER,
+                    fewshot_delimiter: str = "\n\n") -> str:
+    """The few-shot MMLU-continuation prompt, rendered by lm-eval's own code.
+
+    ``shots`` are ``(question, answer text)`` pairs. Each turn is built by
+    ``ConfigurableTask.build_qa_turn`` (lm_eval/api/task.py; it uses nothing of the task
+    object) and rendered with ``Message.to_text`` as ``ConfigurableTask.fewshot_context``
+    does without a chat template: ``q1{target_delimiter}a1{fewshot_delimiter}...q``.
+    """
+    from lm_eval.api.task import ConfigurableTask
+
+    messages = []
+    for shot_question, answer in shots:
+        messages += ConfigurableTask.build_qa_turn(
+            None, q=build_context(shot_question, strip_question=strip_question), a=answer,
+            tgt_delim=target_delimiter, few_delim=fewshot_delimiter)
+    messages += ConfigurableTask.build_qa_turn(
+        None, q=build_context(question, strip_question=strip_question), tgt_delim=target_delimiter,
+        few_delim="")
+    return description + "".join(m.to_text() for m in messages)
+
+
 def build_requests(items: list[dict], *, description: str = "", strip_question: bool = True,
-                   target_delimiter: str = TARGET_DELIMITER) -> list[Any]:
-    """One loglikelihood ``Instance`` per (item, choice), as multiple_choice builds them."""
+                   target_delimiter: str = TARGET_DELIMITER,
+                   contexts: Optional[Sequence[str]] = None) -> list[Any]:
+    """One loglikelihood ``Instance`` per (item, choice), as multiple_choice builds them.
+
+    ``contexts`` (one per item) replaces the zero-shot template with given prompt text,
+    used verbatim (e.g. a few-shot context, or a template ending in whitespace).
+    """
     from lm_eval.api.instance import Instance
 
+    if contexts is not None and len(contexts) != len(items):
+        raise ValueError(f"{len(contexts)} contexts for {len(items)} items")
     requests = []
     for index, item in enumerate(items):
         _check_item(index, item)
-        context = build_context(item["question"], description=description,
-                                strip_question=strip_question)
+        if contexts is not None:
+            context = contexts[index]
+        else:
+            context = build_context(item["question"], description=description,
+                                    strip_question=strip_question)
         for choice_index, choice in enumerate(item["choices"]):
             requests.append(Instance(
                 request_type="loglikelihood",
@@ -172,17 +211,20 @@ def load_hflm(model_dir: str, *, batch_size: int = 1, dtype: str = "float32",
 def run_lm_eval(model_dir: str, items: list[dict], *, batch_size: int = 1,
                 dtype: str = "float32", device: str = "cpu", description: str = "",
                 strip_question: bool = True, lm: Optional[Any] = None,
-                hflm_kwargs: Optional[dict] = None) -> dict:
+                hflm_kwargs: Optional[dict] = None, contexts: Optional[Sequence[str]] = None,
+                target_delimiter: str = TARGET_DELIMITER) -> dict:
     """Score ``items`` with lm-eval's HFLM; per-item lls, is_greedy, acc, acc_norm, timing.
 
     ``lm`` reuses an already loaded HFLM (its batch size is set to ``batch_size``).
+    ``contexts`` and ``target_delimiter``: see :func:`build_requests`.
     """
     import lm_eval
     import torch
     import transformers
 
     items = list(items)
-    requests = build_requests(items, description=description, strip_question=strip_question)
+    requests = build_requests(items, description=description, strip_question=strip_question,
+                              target_delimiter=target_delimiter, contexts=contexts)
 
     load_s = 0.0
     if lm is None:
@@ -237,8 +279,9 @@ def run_lm_eval(model_dir: str, items: list[dict], *, batch_size: int = 1,
         "device": str(lm.device),
         "batch_size": lm.batch_size,
         "template": {
-            "context": "{description}Question: {question.strip()}\\nAnswer:",
-            "continuation": "' ' + choice",
+            "context": ("given per item" if contexts is not None
+                        else "{description}Question: {question.strip()}\\nAnswer:"),
+            "continuation": f"{target_delimiter!r} + choice",
             "description": description,
             "strip_question": strip_question,
             "acc_norm_length": "len(choice) in characters, without the target delimiter",
@@ -254,6 +297,67 @@ def run_lm_eval(model_dir: str, items: list[dict], *, batch_size: int = 1,
         "items_per_s": n_items / wall_s if wall_s > 0 else None,
         "requests_per_s": len(requests) / wall_s if wall_s > 0 else None,
         "items": per_item,
+    }
+
+
+def build_generation_requests(prompts: Sequence[str], *, until: Sequence[str],
+                              max_gen_toks: int) -> list[Any]:
+    """One ``generate_until`` ``Instance`` per prompt (text used verbatim), greedy.
+
+    ``gen_kwargs`` as a task's ``generation_kwargs`` give them: ``until`` (lm-eval adds the
+    tokenizer's EOS text), ``max_gen_toks`` and ``do_sample=False`` (temperature 0).
+    """
+    from lm_eval.api.instance import Instance
+
+    return [
+        Instance(
+            request_type="generate_until",
+            doc={"prompt": prompt},
+            arguments=(prompt, {"until": list(until), "max_gen_toks": int(max_gen_toks),
+                                "do_sample": False}),
+            idx=0,
+            metadata=("lm_eval_reference", index, 1),
+        )
+        for index, prompt in enumerate(prompts)
+    ]
+
+
+def run_lm_eval_generate(model_dir: str, prompts: Sequence[str], *, until: Sequence[str] = (),
+                         max_gen_toks: int = 64, batch_size: int = 1, dtype: str = "float32",
+                         device: str = "cpu", lm: Optional[Any] = None,
+                         hflm_kwargs: Optional[dict] = None) -> dict:
+    """Greedy generations of ``prompts`` by lm-eval's ``HFLM.generate_until``, with timing.
+
+    HFLM sorts the prompts longest first, left-pads each batch, runs transformers'
+    ``model.generate`` (the model's generation config applies) until every row of the batch
+    has met a stop string or EOS or ``max_gen_toks``, decodes without special tokens and
+    cuts each output at its first stop string. ``lm`` reuses an already loaded HFLM (its
+    batch size is set to ``batch_size``).
+    """
+    prompts = list(prompts)
+    requests = build_generation_requests(prompts, until=until, max_gen_toks=max_gen_toks)
+    load_s = 0.0
+    if lm is None:
+        start = time.perf_counter()
+        lm = load_hflm(model_dir, batch_size=batch_size, dtype=dtype, device=device,
+                       **(hflm_kwargs or {}))
+        load_s = time.perf_counter() - start
+    else:
+        lm.batch_size_per_gpu = int(batch_size)
+    start = time.perf_counter()
+    outputs = lm.generate_until(requests, disable_tqdm=True)
+    wall_s = time.perf_counter() - start
+    if len(outputs) != len(prompts):
+        raise RuntimeError(f"lm-eval returned {len(outputs)} outputs for {len(prompts)} prompts")
+    return {
+        "batch_size": lm.batch_size,
+        "until": list(until),
+        "max_gen_toks": int(max_gen_toks),
+        "n_items": len(prompts),
+        "load_s": load_s,
+        "wall_s": wall_s,
+        "items_per_s": len(prompts) / wall_s if wall_s > 0 else None,
+        "outputs": [str(o) for o in outputs],
     }
 
 
