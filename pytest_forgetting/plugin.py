@@ -64,7 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
             resolve_device(options.device)
         base_spec, tuned_spec = resolve_pair(tuned, settings.get(config, "forgetting_base_model"), options)
     except ForgettingError as exc:
-        raise pytest.UsageError(f"pytest-forgetting: {exc}") from None
+        raise pytest.UsageError(f"pytest-forgetting: {settings.name_the_source(config, str(exc))}") from None
     config.stash[MODEL_PAIR] = ModelPair(config.hook, config, base_spec, tuned_spec, options)
     _configure_storage(config)
 

@@ -177,6 +177,15 @@ def get(config: pytest.Config, dest: str) -> Any:
         raise pytest.UsageError(f"ini {option.ini}: {exc}") from None
 
 
+def name_the_source(config: pytest.Config, message: str) -> str:
+    """``message`` about a model path, with its leading flag named as the ini key when the
+    value came from the ini file (``--base-model X: ...`` -> ``ini forgetting_base_model X: ...``)."""
+    for option in OPTIONS:
+        if option.kind == "path" and message.startswith(option.flag + " ") and config.getoption(option.dest) is None:
+            return f"ini {option.ini} " + message[len(option.flag) + 1:]
+    return message
+
+
 def validate(config: pytest.Config) -> None:
     """Parse every ini value now, so a typo fails at start-up even if unused yet."""
     for option in OPTIONS:

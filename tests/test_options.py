@@ -166,7 +166,7 @@ def test_ini_base_model_is_used_relative_to_the_ini_file(pytester: pytest.Pytest
 def test_command_line_base_model_wins_over_ini(pytester: pytest.Pytester, tiny_models) -> None:
     pytester.makeini("[pytest]\nforgetting_base_model = no-such-base\n")
     line = _startup_error(pytester, f"--tuned-model={tiny_models['full']}")
-    assert "--base-model no-such-base: no such folder" in line  # the ini value is read ...
+    assert "pytest-forgetting: ini forgetting_base_model no-such-base: no such folder" in line  # the ini value is read ...
     pytester.makepyfile(NAMES.format(base=str(tiny_models["base"]), tuned=str(tiny_models["full"])))
     result = pytester.runpytest(f"--tuned-model={tiny_models['full']}", f"--base-model={tiny_models['base']}")
     result.assert_outcomes(passed=1)  # ... and the command line replaces it
