@@ -194,10 +194,17 @@ def _report_holm_failure(config: pytest.Config, result: dict[str, Any]) -> None:
     )
     properties = [*junit_values({**result, "verdict": "fail"}), ("p_holm", f"{result['p_holm']:.6g}")]
     location = ("forgetting", None, f"holm[{result['capability']}]")
+    # every report listener (junitxml, ...) but the terminal's progress line, which has ended;
+    # the terminal counts the failure and lists it under FAILURES
+    terminal = config.pluginmanager.getplugin("terminalreporter")
+    log_report = config.pluginmanager.subset_hook_caller(
+        "pytest_runtest_logreport", remove_plugins=[terminal] if terminal is not None else [])
     for when, outcome, longrepr in (("call", "failed", message), ("teardown", "passed", None)):
         report = pytest.TestReport(nodeid=nodeid, location=location, keywords={}, outcome=outcome,
                                    longrepr=longrepr, when=when, user_properties=properties)
-        config.hook.pytest_runtest_logreport(report=report)
+        log_report(report=report)
+        if terminal is not None and outcome == "failed":
+            terminal.stats.setdefault("failed", []).append(report)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
