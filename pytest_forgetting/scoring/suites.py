@@ -1,4 +1,4 @@
-"""Suites: the items a capability is measured on, loaded with ``datasets`` and validated.
+"""Suites: the items a capability is measured on, their schemas and validation.
 
 Schemas (one row per item; ``id`` is optional everywhere, ``cluster`` optionally groups
 items that share a passage or template, for clustered standard errors):
@@ -13,30 +13,26 @@ items that share a passage or template, for clustered standard errors):
 Every choice and every target must hold some non-blank text: an empty choice breaks
 ``acc_norm`` (it divides by the choice's length) and an empty target is found in every output.
 
-CSV files are read as text, cell by cell, exactly as written (no number or "NA" guessing);
-an empty ``id`` or ``cluster`` cell counts as absent, and a CSV ``target`` is one string.
-A folder of data files is split by file name as ``datasets`` does (``test.jsonl``,
-``data/test-00000-of-00001.parquet``), and each file is read like a single file.
+An empty ``id`` or ``cluster`` cell counts as absent. Where rows come from (files, folders,
+dataset names): :mod:`pytest_forgetting.scoring.sources`.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union
 
 from pytest_forgetting.errors import ForgettingError
+from pytest_forgetting.scoring.sources import read_rows
 
 Kind = Literal["multiple_choice", "generation", "text"]
 KINDS: tuple[str, ...] = ("multiple_choice", "generation", "text")
 DEFAULT_MC_TEMPLATE = "Question: {question}\nAnswer:"
 DEFAULT_DELIMITER = " "
-_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -138,7 +134,7 @@ def load_suite(
     """
     if kind not in KINDS:
         raise ForgettingError(f"unknown suite kind {kind!r}; expected one of: {', '.join(KINDS)}")
-    rows, where = _read_rows(source, split)
+    rows, where = read_rows(source, split)
     label = name or (Path(str(source)).stem if not isinstance(source, (list, tuple)) else kind)
     if kind == "multiple_choice" and template is None:
         template = DEFAULT_MC_TEMPLATE
@@ -181,159 +177,6 @@ def load_suite(
         stop=tuple(stop),
     )
     return Suite(name=label, kind=kind, items=tuple(items), settings=settings, source=where)  # type: ignore[arg-type]
-
-
-def _read_rows(
-    source: Union[str, Path, Sequence[Mapping[str, Any]]], split: Optional[str]
-) -> tuple[list[Mapping[str, Any]], str]:
-    if isinstance(source, (list, tuple)):
-        return list(source), "<rows>"
-    path = Path(source)
-    if path.is_dir():
-        return _read_folder(path, split)
-    if path.exists():
-        return _read_file(path, split), str(path)
-    if isinstance(source, str) and not source.endswith(tuple(_FORMATS)):
-        return _load_dataset_name(source, split), source
-    raise ForgettingError(f"{source}: no such suite file")
-
-
-def _read_file(path: Path, split: Optional[str]) -> list[Mapping[str, Any]]:
-    builder = _FORMATS.get(path.suffix.lower())
-    if builder is None:
-        raise ForgettingError(
-            f"{path}: unsupported suite file type {path.suffix!r}; expected one of {', '.join(_FORMATS)}, "
-            "a folder of such files, or a folder written by datasets' save_to_disk"
-        )
-    if builder == "json":
-        return _read_json_lines(path)
-    if builder == "csv":
-        return _read_csv(path)
-    with _quiet_datasets(str(path)) as datasets:
-        dataset = datasets.load_dataset(builder, data_files=str(path), split=split or "train")
-    return [dict(row) for row in dataset]
-
-
-def _read_folder(folder: Path, split: Optional[str]) -> tuple[list[Mapping[str, Any]], str]:
-    """A folder written by ``save_to_disk``, or of data files named by split as ``datasets`` does.
-
-    Data files are found with ``datasets``' own split rules (``test.jsonl``,
-    ``data/train-00000-of-00001.parquet``, ``test/*.csv``; any other names: one ``train``
-    split), then read like single files, so CSV stays text and JSON errors keep line numbers.
-    """
-    where = str(folder)
-    if (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file():
-        with _quiet_datasets(where) as datasets:
-            loaded = datasets.load_from_disk(str(folder))
-        if isinstance(loaded, datasets.DatasetDict):
-            chosen = _pick_split(list(loaded), split, where)
-            return [dict(row) for row in loaded[chosen]], f"{where} (split {chosen!r})"
-        if split is not None:
-            raise ForgettingError(
-                f"{where}: split={split!r} given, but this saved dataset has no splits; leave split out"
-            )
-        return [dict(row) for row in loaded], where
-    with _quiet_datasets(where) as datasets:
-        from datasets.data_files import DataFilesDict, EmptyDatasetError, get_data_patterns
-
-        base = str(folder.resolve())
-        try:
-            found = DataFilesDict.from_patterns(get_data_patterns(base), base_path=base)
-        except (EmptyDatasetError, FileNotFoundError):
-            found = DataFilesDict()
-    splits = {
-        str(name): [Path(file) for file in files if Path(file).suffix.lower() in _FORMATS]
-        for name, files in found.items()
-    }
-    splits = {name: files for name, files in splits.items() if files}
-    if not splits:
-        raise ForgettingError(
-            f"{where}: no suite data in this folder; expected {'/'.join(_FORMATS)} files (one split per name: "
-            "test.jsonl, train.jsonl, ...) or a folder written by datasets' save_to_disk"
-        )
-    chosen = _pick_split(list(splits), split, where)
-    files = splits[chosen]
-    rows = [row for file in files for row in _read_file(file, None)]
-    return rows, str(files[0]) if len(files) == 1 else f"{where} (split {chosen!r}, {len(files)} files)"
-
-
-def _pick_split(available: Sequence[str], split: Optional[str], where: str) -> str:
-    """The requested split, else ``test``, else ``train``, else the only one."""
-    if split is not None:
-        if split not in available:
-            raise ForgettingError(f"{where}: no split {split!r}; available: {', '.join(available)}")
-        return split
-    for default in ("test", "train"):
-        if default in available:
-            return default
-    if len(available) == 1:
-        return available[0]
-    raise ForgettingError(f"{where}: several splits ({', '.join(available)}); choose one with split=...")
-
-
-def _load_dataset_name(name: str, split: Optional[str]) -> list[Mapping[str, Any]]:
-    with _quiet_datasets(name) as datasets:
-        loaded = datasets.load_dataset(name, split=split)
-    if isinstance(loaded, datasets.DatasetDict):
-        loaded = loaded[_pick_split(list(loaded), None, name)]
-    return [dict(row) for row in loaded]
-
-
-@contextmanager
-def _quiet_datasets(where: str) -> Iterator[Any]:
-    """``datasets`` without progress bars or warnings; any failure becomes one line."""
-    try:
-        import datasets
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise ForgettingError("loading suites needs the 'datasets' package: pip install datasets") from None
-    verbosity = datasets.logging.get_verbosity()
-    bars = datasets.is_progress_bar_enabled()
-    datasets.logging.set_verbosity_error()
-    datasets.disable_progress_bars()
-    try:
-        yield datasets
-    except ForgettingError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ForgettingError(f"{where}: cannot load the suite ({first[:200]})") from None
-    finally:
-        datasets.logging.set_verbosity(verbosity)
-        if bars:
-            datasets.enable_progress_bars()
-
-
-def _read_json_lines(path: Path) -> list[Mapping[str, Any]]:
-    """JSONL (or a JSON list) read directly, so a broken line is reported with its number."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except ValueError as exc:
-            raise ForgettingError(f"{path}: not valid JSON ({exc})") from None
-        return list(rows)
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except ValueError as exc:
-            raise ForgettingError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
-    return rows
-
-
-def _read_csv(path: Path) -> list[Mapping[str, Any]]:
-    """CSV read as text (``datasets`` would turn ``42`` into ``42.0`` and ``None`` into null)."""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = [dict(row) for row in csv.DictReader(handle)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ForgettingError(f"{path}: cannot read the CSV file ({exc})") from None
-    for number, row in enumerate(rows, start=1):
-        if None in row:
-            raise ForgettingError(f"{path}, row {number}: more cells than the header has columns")
-    return rows
 
 
 def _validate(row: Any, kind: str, template: str, where: str, number: int) -> Item:
