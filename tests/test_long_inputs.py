@@ -301,3 +301,24 @@ def test_generation_drift_keeps_room_for_a_long_given_answer(llama_short) -> Non
     prompt_ids = _encode(ref, LONG_TEXT[:200])[-(32 - len(answer)) :]
     kl, rate = _reference_generation_drift(ref, prompt_ids, output)
     assert _close(drift.kl, [kl]) and drift.shift_rate == pytest.approx([rate], abs=1e-9)
+
+
+def test_context_length_is_resolved_as_lm_eval_resolves_it() -> None:
+    from types import SimpleNamespace
+
+    from pytest_forgetting.models.hf import context_length
+
+    unset = SimpleNamespace(model_max_length=int(1e30))
+    cases = [
+        (SimpleNamespace(max_position_embeddings=512), None),
+        (SimpleNamespace(n_positions=128, max_position_embeddings=512), None),  # n_positions first
+        (SimpleNamespace(n_ctx=64), None),
+        (SimpleNamespace(text_config=SimpleNamespace(max_position_embeddings=4096), max_position_embeddings=1200), None),
+        (SimpleNamespace(), SimpleNamespace(model_max_length=300)),
+        (SimpleNamespace(), unset),
+        (None, None),
+    ]
+    expected = [512, 128, 64, 4096, 300, 2048, 2048]
+    assert [context_length(config, tokenizer) for config, tokenizer in cases] == expected
+    resolve_max_length = pytest.importorskip("lm_eval.models.utils").resolve_max_length
+    assert [resolve_max_length(config, tokenizer, default=2048) for config, tokenizer in cases] == expected

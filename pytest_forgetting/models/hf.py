@@ -47,6 +47,30 @@ class SharedModel:
         return contextlib.nullcontext()
 
 
+#: A tokenizer's ``model_max_length`` when none was set (transformers' VERY_LARGE_INTEGER).
+_TOKENIZER_UNSET = int(1e30)
+DEFAULT_CONTEXT_LENGTH = 2048
+
+
+def context_length(config: Any, tokenizer: Any = None, default: int = DEFAULT_CONTEXT_LENGTH) -> int:
+    """The model's context length in tokens, resolved as lm-evaluation-harness resolves it.
+
+    The text model's config (``text_config`` of a composite config, else the config):
+    ``n_positions``, ``max_position_embeddings``, ``n_ctx``, the first one set; else the
+    tokenizer's ``model_max_length`` when it is set; else ``default`` (lm-eval's
+    ``resolve_max_length``, so truncation matches it).
+    """
+    text_config = getattr(config, "text_config", None) or config
+    for attribute in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(text_config, attribute, None)
+        if value is not None:
+            return int(value)
+    model_max_length = getattr(tokenizer, "model_max_length", None)
+    if model_max_length is not None and int(model_max_length) != _TOKENIZER_UNSET:
+        return int(model_max_length)
+    return default
+
+
 class HFModelHandle:
     """A base or tuned causal LM served from a :class:`SharedModel`.
 
@@ -83,8 +107,7 @@ class HFModelHandle:
         self.batch_size = batch_size
         self.add_special_tokens = add_special_tokens
         self._prefix_text: Optional[str] = None
-        config = getattr(shared.model, "config", None)
-        self.max_length = int(getattr(config, "max_position_embeddings", 2048) or 2048)
+        self.max_length = context_length(getattr(shared.model, "config", None), tokenizer)
 
     def __repr__(self) -> str:
         return f"<HFModelHandle {self.role} {self.name!r} on {self.device} {self.dtype}>"
