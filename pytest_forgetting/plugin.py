@@ -211,14 +211,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     results = config.stash[STORE].results
     if not results or _is_worker(config):
         return
-    from pytest_forgetting.report.tables import small_suites_note, text_table
+    from pytest_forgetting.report.tables import text_table
 
     terminalreporter.section("forgetting")
     for line in text_table(results):
         terminalreporter.write_line(line)
-    note = small_suites_note(results)
-    if note:
-        terminalreporter.write_line(note)
     holm_failures = [r["capability"] for r in results if r.get("holm_verdict") == "fail" and r["verdict"] == "pass"]
     if holm_failures:
         terminalreporter.write_line(

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from pytest_forgetting.report.tables import markdown_table, small_suites_note
+from pytest_forgetting.report.tables import markdown_table
 
 
 def markdown(results: Sequence[dict[str, Any]], *, title: str = "Forgetting check") -> str:
@@ -33,9 +33,9 @@ def markdown(results: Sequence[dict[str, Any]], *, title: str = "Forgetting chec
                      item.get("tuned_answer")]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines += ["", "</details>", ""]
-    note = small_suites_note(results)
-    if note:
-        lines.append(note + ".")
+    underpowered = [r["capability"] for r in results if r.get("underpowered")]
+    if underpowered:
+        lines.append(f"Underpowered (add items to detect the tolerance): {', '.join(sorted(set(underpowered)))}.")
     return "\n".join(lines).rstrip() + "\n"
 
 

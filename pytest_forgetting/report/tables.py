@@ -48,21 +48,6 @@ def rows(results: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
     return table
 
 
-def small_suites_note(results: Sequence[dict[str, Any]]) -> str:
-    """One line naming the suites too small to detect a drop of their tolerance (MDE > tolerance).
-
-    RESEARCH.md section 2: report the MDE with every verdict and warn when it exceeds the
-    tolerance. Empty when every suite is large enough. (The verdict column's "underpowered"
-    marks only those whose interval also straddles the tolerance: inconclusive results.)
-    """
-    small = [f"{r['capability']} ({r['mde']:.3f} > {r['tolerance_abs']:.3f})"
-             for r in results if r["mde"] > r["tolerance_abs"]]
-    if not small:
-        return ""
-    return ("Too few items to detect a drop of the tolerance's size (minimum detectable drop at 80% power "
-            f"> tolerance; add items): {', '.join(small)}")
-
-
 def text_table(results: Sequence[dict[str, Any]]) -> list[str]:
     """The table as aligned plain-text lines."""
     body = rows(results)
