@@ -152,10 +152,16 @@ class Forgetting:
         if suite.kind == "generation" and max_new_tokens in (None, suite.settings.max_new_tokens):
             scored = self._checked(self._score, LazyHandle(self.pair, "tuned"), suite, registry=self.registry)
             outputs = [record["output"] for record in scored.records]
+        def score(base: Any, tuned: Any, part: "Suite", **options: Any) -> Any:
+            from pytest_forgetting.scoring.cached import drift_cached
+
+            return drift_cached(base, tuned, part, cache=self.config.stash.get(CACHE, None),
+                                stats=self.config.stash.setdefault(CACHE_STATS, {}), **options)
+
         result = self._checked(
-            compare_drift, self.base, self.tuned, suite, max_kl=max_kl, metric=metric,
-            capability=capability or (marker.name if marker else None), max_new_tokens=max_new_tokens,
-            outputs=outputs,
+            compare_drift, LazyHandle(self.pair, "base"), LazyHandle(self.pair, "tuned"), suite, max_kl=max_kl,
+            metric=metric, capability=capability or (marker.name if marker else None),
+            max_new_tokens=max_new_tokens, outputs=outputs, score=score,
         )
         return self.record(result)
 

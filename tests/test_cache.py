@@ -173,3 +173,45 @@ def test_checksummed_file_roundtrip(tmp_path: Path) -> None:
     assert read_entries(path) == {"a": 1}
     path.write_text("{not json")
     assert read_entries(path) == {}
+
+
+DRIFT_TEST_FILE = """
+import json
+from pytest_forgetting import capability
+
+PROMPTS = ["Write a note to a colleague.", "Describe the weather today.", "Say hello to a friend."]
+
+@capability("writing")
+def test_drift(forgetting):
+    suite = forgetting.suite([{"prompt": p} for p in PROMPTS], "generation", scorer="no_forbidden",
+                             phrases=["WHEREAS"], max_new_tokens=6)
+    text = forgetting.suite([{"text": p + " And then some more words."} for p in PROMPTS], "text")
+    generation, plain = forgetting.drift(suite, max_kl=100.0), forgetting.drift(text, max_kl=100.0)
+    with open("drift.json", "w") as f:
+        json.dump({"generation": generation.tuned_values, "text": plain.tuned_values,
+                   "top": generation.extra["top_shifted"], "outputs": [r["tuned_answer"] for r in generation.records]}, f)
+"""
+
+
+def test_drift_is_cached_per_model_pair(pytester: pytest.Pytester, tiny_models, tmp_path) -> None:
+    pytester.makeini("[pytest]\nforgetting_cache_dir = results-cache\n")
+    pytester.makeconftest(COUNTING_CONFTEST)
+    pytester.makepyfile(test_drift=DRIFT_TEST_FILE)
+
+    def run(tuned: Path) -> tuple[pytest.RunResult, int, dict]:
+        result = pytester.runpytest(f"--tuned-model={tuned}")
+        result.assert_outcomes(passed=1)
+        counts = json.loads((pytester.path / "counts.json").read_text())
+        return result, counts["from_pretrained"], json.loads((pytester.path / "drift.json").read_text())
+
+    # 3 outputs scored (the suite's tuned generation feeds the drift) + 3 generation drift + 3 text drift
+    cold, cold_loads, cold_drift = run(tiny_models["adapter"])
+    cold.stdout.fnmatch_lines(["forgetting cache: 0 item results reused, 9 scored"])
+    assert cold_loads == 1 and min(cold_drift["generation"] + cold_drift["text"]) > 0
+    warm, warm_loads, warm_drift = run(tiny_models["adapter"])
+    warm.stdout.fnmatch_lines(["forgetting cache: 9 item results reused, 0 scored"])
+    assert warm_loads == 0 and warm_drift == cold_drift  # same numbers, no model loaded
+    changed = tiny.build_lora(tmp_path / "changed-adapter", tiny_models["base"], seed=5)
+    other, other_loads, other_drift = run(changed)
+    other.stdout.fnmatch_lines(["forgetting cache: 0 item results reused, 9 scored"])
+    assert other_loads == 1 and other_drift["generation"] != cold_drift["generation"]

@@ -81,21 +81,26 @@ def compare_drift(
     max_new_tokens: Optional[int] = None,
     batch_size: Optional[int] = None,
     outputs: Optional[Sequence[str]] = None,
+    score: Optional[ScoreFn] = None,
 ) -> ComparisonResult:
     """Label-free drift check: pass while the upper bound of mean KL (or shift rate) < ``max_kl``.
 
     The base's drift from itself is 0 by definition, so this is a one-sample bound on the
-    tuned model's mean per-item drift (paired bootstrap against zeros).
+    tuned model's mean per-item drift (paired bootstrap against zeros). ``score`` is the
+    drift-scoring function (default :func:`~pytest_forgetting.scoring.drift.score_drift`;
+    the plugin passes a cached one).
     """
     from pytest_forgetting.scoring.drift import score_drift
 
+    if score is None:
+        score = score_drift
     if metric not in ("kl", "shift_rate"):
         raise ForgettingError(f"drift metric {metric!r}; expected 'kl' or 'shift_rate'")
     decision = resolve_decision(tolerance=max_kl, alpha=alpha)
     if decision.tolerance.relative:
         raise ForgettingError(f"max_kl={max_kl!r}: give an absolute bound (e.g. 0.1 nats); drift has no base score to take a percentage of")
-    drift = score_drift(base, tuned, suite, top_k=top_k, max_new_tokens=max_new_tokens,
-                        batch_size=batch_size, outputs=outputs)
+    drift = score(base, tuned, suite, top_k=top_k, max_new_tokens=max_new_tokens,
+                  batch_size=batch_size, outputs=outputs)
     values = drift.kl if metric == "kl" else drift.shift_rate
     template = ComparisonResult(
         capability=capability or suite.name, suite=suite.name, metric=metric, higher_is_better=False,

@@ -73,3 +73,45 @@ def score_cached(
         extra["perplexity"] = math.exp(sum(r["nll"] * r["tokens"] for r in records) / max(1, tokens))
     return SuiteScores(suite.name, suite.kind, handle.name, metrics, first["higher_is_better"], records,
                        0.0, first["primary"], extra)
+
+
+def drift_cached(
+    base: Any,
+    tuned: Any,
+    suite: Suite,
+    *,
+    cache: Optional[ResultCache] = None,
+    stats: Optional[dict[str, int]] = None,
+    top_k: int = 3,
+    max_new_tokens: Optional[int] = None,
+    batch_size: Optional[int] = None,
+    outputs: Optional[list[str]] = None,
+) -> Any:
+    """:func:`~pytest_forgetting.scoring.drift.score_drift`, reusing cached per-item drift.
+
+    The key holds both models' identities, the suite's settings, ``top_k`` and
+    ``max_new_tokens``, so a changed adapter (or base) is measured again; only items missing
+    from the cache are scored, so with every item cached neither model is loaded.
+    """
+    from pytest_forgetting.scoring.drift import drift_from_records, score_drift
+
+    if cache is None:
+        return score_drift(base, tuned, suite, top_k=top_k, max_new_tokens=max_new_tokens,
+                           batch_size=batch_size, outputs=outputs)
+    base_identity, tuned_identity = identity_of(base), identity_of(tuned)
+    model = f"drift:{base_identity[0]}:{tuned_identity[0]}:top_k={top_k}:max_new_tokens={max_new_tokens}"
+    key = run_key(model, tuned_identity[1], tuned_identity[2], suite)
+    entries = cache.load(key)
+    keys = [item_key(item) for item in suite.items]
+    missing = [index for index, k in enumerate(keys) if k not in entries]
+    if missing:
+        part = replace(suite, items=tuple(suite.items[i] for i in missing))
+        scored = score_drift(base, tuned, part, top_k=top_k, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                             outputs=[outputs[i] for i in missing] if outputs is not None else None)
+        fresh = {keys[i]: {"record": record} for i, record in zip(missing, scored.records)}
+        cache.store(key, fresh)
+        entries = {**entries, **fresh}
+    if stats is not None:
+        stats["hits"] = stats.get("hits", 0) + len(keys) - len(missing)
+        stats["scored"] = stats.get("scored", 0) + len(missing)
+    return drift_from_records(suite, [entries[k]["record"] for k in keys], top_k)

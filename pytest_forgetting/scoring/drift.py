@@ -28,6 +28,10 @@ from pytest_forgetting.scoring.progress import Progress
 from pytest_forgetting.scoring.suites import Suite
 
 
+#: Most often shifted tokens listed per suite.
+TOP_SHIFTED = 10
+
+
 @dataclass
 class DriftScores:
     """Per-item drift of the tuned model away from the base.
@@ -116,12 +120,27 @@ def score_drift(
         shift_values.append(rate)
         shifted_tokens = [int(t) for t in tuned_tokens[shifted]]
         names = [tokenizer.decode([t]) if tokenizer is not None else str(t) for t in shifted_tokens]
-        shifted_counter.update(name.strip() or repr(name) for name in names)
+        counts = Counter(name.strip() or repr(name) for name in names)
+        shifted_counter.update(counts)
         records.append({"id": item.id, "prompt": item.prompt, "output": output, "kl": kl_values[-1],
-                        "shift_rate": rate, "shifted_tokens": names[:20]})
+                        "shift_rate": rate, "shifted_tokens": names[:20], "shifted_counts": dict(counts)})
         progress.advance(1)
-    return DriftScores(suite.name, kl_values, shift_values, shifted_counter.most_common(10), records,
+    return DriftScores(suite.name, kl_values, shift_values, most_shifted(shifted_counter), records,
                        top_k, time.perf_counter() - started)
+
+
+def most_shifted(counter: "Counter[str]") -> list[tuple[str, int]]:
+    """The :data:`TOP_SHIFTED` most often shifted tokens, ties in token order (deterministic)."""
+    return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:TOP_SHIFTED]
+
+
+def drift_from_records(suite: Suite, records: Sequence[dict[str, Any]], top_k: int) -> DriftScores:
+    """A suite's :class:`DriftScores` rebuilt from its per-item records (e.g. from the cache)."""
+    counter: Counter[str] = Counter()
+    for record in records:
+        counter.update(record.get("shifted_counts", {}))
+    return DriftScores(suite.name, [r["kl"] for r in records], [r["shift_rate"] for r in records],
+                       most_shifted(counter), list(records), top_k)
 
 
 def text_windows(ids: Sequence[int], max_length: int) -> list[tuple[list[int], int]]:
