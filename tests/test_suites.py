@@ -248,6 +248,7 @@ def test_bad_json_list_file(tmp_path: Path) -> None:
         ({"prompt": "p", "target": "  "}, "generation", "'target' '  ' holds an empty string"),
         ({"prompt": "p", "target": ["Paris", ""]}, "generation", "'target' ['Paris', ''] holds an empty string"),
         ({"text": ""}, "text", "non-empty 'text'"),
+        ({"text": " \n\t"}, "text", "non-empty 'text'"),
         ({"body": "x"}, "text", "non-empty 'text'"),
     ],
 )

@@ -240,7 +240,7 @@ def _validate(row: Any, kind: str, template: str, where: str, number: int) -> It
             )
         return Item(id=item_id, prompt=prompt, targets=targets, cluster=cluster)
     text = row.get("text", row.get("prompt")) if template == "{text}" else prompt
-    if not isinstance(text, str) or not text:
+    if not isinstance(text, str) or not text.strip():
         raise ForgettingError(f"{at}: expected a non-empty 'text' (or 'prompt') string")
     return Item(id=item_id, prompt=prompt if template != "{text}" else text, cluster=cluster)
 
