@@ -55,6 +55,12 @@ def pytest_forgetting_register_scorers(registry: "ScorerRegistry") -> None:
             registry.add("shouts", lambda output, targets, **kw: float(output.isupper()))
 
     Suites then use ``load_suite("emails.jsonl", kind="generation", scorer="shouts")``.
+    An ``evaluate`` metric can be given a short name the same way::
+
+        from pytest_forgetting.scoring.scorers import evaluate_scorer
+
+        def pytest_forgetting_register_scorers(registry):
+            registry.add("overlap", evaluate_scorer("./metrics/word_overlap.py"))
     """
 
 

@@ -386,3 +386,25 @@ def test_conftest_hook_registers_a_scorer_a_suite_can_name(pytester: pytest.Pyte
     )
     result = pytester.runpytest("-q")
     result.assert_outcomes(passed=2)
+
+
+def test_hook_registers_an_evaluate_metric_under_a_short_name(pytester: pytest.Pytester, tiny_models,
+                                                                metric_path: Path) -> None:
+    """Through the forgetting fixture: a conftest names a local evaluate metric 'overlap'."""
+    pytester.makeconftest(f"""
+from pytest_forgetting.scoring.scorers import evaluate_scorer
+
+def pytest_forgetting_register_scorers(registry):
+    registry.add("overlap", evaluate_scorer({str(metric_path)!r}))
+""")
+    pytester.makepyfile("""
+from pytest_forgetting import capability
+
+@capability("echo", tolerance=1.0)
+def test_overlap(forgetting):
+    rows = [{"prompt": "Say: red green", "target": "red green"}, {"prompt": "Say: one two", "target": "one two"}]
+    result = forgetting.compare(forgetting.suite(rows, "generation", scorer="overlap", max_new_tokens=4))
+    assert result.metric == "overlap" and result.n == 2 and result.delta == 0.0
+    assert all(0.0 <= r["base"] <= 1.0 for r in result.records)
+""")
+    pytester.runpytest(f"--tuned-model={tiny_models['zero_adapter']}", "--no-forgetting-cache").assert_outcomes(passed=1)
