@@ -65,20 +65,6 @@ def parse_policy(value: str) -> str:
     return value
 
 
-def _flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """Adapt a parser for argparse: a ForgettingError becomes argparse's one-line error."""
-    import argparse
-
-    def convert(value: str) -> Any:
-        try:
-            return parse(value)
-        except ForgettingError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = parse.__name__.replace("parse_", "")
-    return convert
-
-
 @dataclass(frozen=True)
 class _Option:
     flag: str
@@ -148,9 +134,8 @@ def add_options(parser: pytest.Parser) -> None:
                             metavar="NAME", help=option.help)
             parser.addini(option.ini, option.help, type="args", default=[])
         else:
-            group.addoption(option.flag, default=None, dest=option.dest, metavar="VALUE",
-                            help=option.help,
-                            type=_flag_type(option.parse) if option.parse else None)
+            # parsed in get(), so a bad value fails with one line (argparse adds a usage line)
+            group.addoption(option.flag, default=None, dest=option.dest, metavar="VALUE", help=option.help)
             parser.addini(option.ini, option.help, default=None)
 
 
@@ -161,7 +146,12 @@ def get(config: pytest.Config, dest: str) -> Any:
     if value is not None:
         if option.kind == "path":
             return _relative_to(value, Path(config.invocation_params.dir))
-        return value
+        if option.parse is None or not isinstance(value, str):
+            return value
+        try:
+            return option.parse(value)
+        except ForgettingError as exc:
+            raise pytest.UsageError(f"pytest-forgetting: {option.flag} {value}: {exc}") from None
     ini_value = config.getini(option.ini)
     if option.kind in ("bool", "list"):
         return ini_value
@@ -174,7 +164,7 @@ def get(config: pytest.Config, dest: str) -> Any:
     try:
         return option.parse(str(ini_value))
     except ForgettingError as exc:
-        raise pytest.UsageError(f"ini {option.ini}: {exc}") from None
+        raise pytest.UsageError(f"pytest-forgetting: ini {option.ini}: {exc}") from None
 
 
 def name_the_source(config: pytest.Config, message: str) -> str:

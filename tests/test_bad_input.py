@@ -85,7 +85,8 @@ def test_bad_option_values(pytester: pytest.Pytester, flag: str, value: str, exp
     result = pytester.runpytest(flag, value)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     _no_plugin_traceback(result)
-    result.stderr.fnmatch_lines([f"*{flag}*{expected}*"])
+    assert [line for line in result.stderr.lines if line.strip()] == [result.stderr.lines[0]]  # one line
+    result.stderr.fnmatch_lines([f"ERROR: pytest-forgetting: {flag} {value}: *{expected}*"])
 
 
 def test_bad_ini_value(pytester: pytest.Pytester) -> None:
@@ -93,7 +94,7 @@ def test_bad_ini_value(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(USES_MODELS)
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: ini forgetting_dtype: dtype 'half-ish': expected one of*"])
+    result.stderr.fnmatch_lines(["ERROR: pytest-forgetting: ini forgetting_dtype: dtype 'half-ish': expected one of*"])
 
 
 def test_pickle_weights_refused_unless_allowed(pytester: pytest.Pytester, tiny_models, tmp_path: Path) -> None:
