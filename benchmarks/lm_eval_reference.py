@@ -208,6 +208,17 @@ def load_hflm(model_dir: str, *, batch_size: int = 1, dtype: str = "float32",
                 **hflm_kwargs)
 
 
+def _ready_hflm(lm: Any, model_dir: Any, *, batch_size: Any, dtype: Any, device: Any,
+                hflm_kwargs: Any) -> tuple[Any, float]:
+    """``lm`` set to ``batch_size``, or a freshly loaded HFLM; with the seconds loading took."""
+    if lm is not None:
+        lm.batch_size_per_gpu = int(batch_size)
+        return lm, 0.0
+    start = time.perf_counter()
+    lm = load_hflm(model_dir, batch_size=batch_size, dtype=dtype, device=device, **(hflm_kwargs or {}))
+    return lm, time.perf_counter() - start
+
+
 def run_lm_eval(model_dir: str, items: list[dict], *, batch_size: int = 1,
                 dtype: str = "float32", device: str = "cpu", description: str = "",
                 strip_question: bool = True, lm: Optional[Any] = None,
@@ -226,14 +237,8 @@ def run_lm_eval(model_dir: str, items: list[dict], *, batch_size: int = 1,
     requests = build_requests(items, description=description, strip_question=strip_question,
                               target_delimiter=target_delimiter, contexts=contexts)
 
-    load_s = 0.0
-    if lm is None:
-        start = time.perf_counter()
-        lm = load_hflm(model_dir, batch_size=batch_size, dtype=dtype, device=device,
-                       **(hflm_kwargs or {}))
-        load_s = time.perf_counter() - start
-    else:
-        lm.batch_size_per_gpu = int(batch_size)
+    lm, load_s = _ready_hflm(lm, model_dir, batch_size=batch_size, dtype=dtype, device=device,
+                             hflm_kwargs=hflm_kwargs)
 
     start = time.perf_counter()
     responses = lm.loglikelihood(requests, disable_tqdm=True)
@@ -336,14 +341,8 @@ def run_lm_eval_generate(model_dir: str, prompts: Sequence[str], *, until: Seque
     """
     prompts = list(prompts)
     requests = build_generation_requests(prompts, until=until, max_gen_toks=max_gen_toks)
-    load_s = 0.0
-    if lm is None:
-        start = time.perf_counter()
-        lm = load_hflm(model_dir, batch_size=batch_size, dtype=dtype, device=device,
-                       **(hflm_kwargs or {}))
-        load_s = time.perf_counter() - start
-    else:
-        lm.batch_size_per_gpu = int(batch_size)
+    lm, load_s = _ready_hflm(lm, model_dir, batch_size=batch_size, dtype=dtype, device=device,
+                             hflm_kwargs=hflm_kwargs)
     start = time.perf_counter()
     outputs = lm.generate_until(requests, disable_tqdm=True)
     wall_s = time.perf_counter() - start
