@@ -152,6 +152,7 @@ class Forgetting:
         if suite.kind == "generation" and max_new_tokens in (None, suite.settings.max_new_tokens):
             scored = self._checked(self._score, LazyHandle(self.pair, "tuned"), suite, registry=self.registry)
             outputs = [record["output"] for record in scored.records]
+
         def score(base: Any, tuned: Any, part: "Suite", **options: Any) -> Any:
             from pytest_forgetting.scoring.cached import drift_cached
 

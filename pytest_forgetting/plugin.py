@@ -162,7 +162,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not results:
         return
     from pytest_forgetting.report.files import append_github_summary, write_reports
-    from pytest_forgetting.report.tables import apply_holm
+    from pytest_forgetting.report.holm import apply_holm, report_holm_failure
 
     holm_failures = apply_holm(results)
     folder = settings.get(config, "forgetting_report")
@@ -174,37 +174,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.stash[REPORT_FILES] = write_reports(results, Path(folder), models=models)
     append_github_summary(results)
     for result in holm_failures:
-        _report_holm_failure(config, result)
+        report_holm_failure(config, result)
     if holm_failures:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def _report_holm_failure(config: pytest.Config, result: dict[str, Any]) -> None:
-    """A failed test case for a capability only Holm's correction fails (JUnit, terminal)."""
-    from pytest_forgetting.report.store import junit_values
-
-    nodeid = f"forgetting::holm[{result['capability']}]"
-    drop = abs(result["delta"])
-    message = (
-        f"FAIL {result['capability']} (Holm): {result['metric']} {result['base_score']:.3f} -> "
-        f"{result['tuned_score']:.3f} (delta {result['delta']:+.3f}); Holm-adjusted p "
-        f"{result['p_holm']:.4g} < alpha {result['alpha']:g} across the session's capabilities and the "
-        f"drop {drop:.3f} exceeds the tolerance {result['tolerance_abs']:.3f} (test {result['nodeid']} "
-        "passed its own Bonferroni-corrected check)"
-    )
-    properties = [*junit_values({**result, "verdict": "fail"}), ("p_holm", f"{result['p_holm']:.6g}")]
-    location = ("forgetting", None, f"holm[{result['capability']}]")
-    # every report listener (junitxml, ...) but the terminal's progress line, which has ended;
-    # the terminal counts the failure and lists it under FAILURES
-    terminal = config.pluginmanager.getplugin("terminalreporter")
-    log_report = config.pluginmanager.subset_hook_caller(
-        "pytest_runtest_logreport", remove_plugins=[terminal] if terminal is not None else [])
-    for when, outcome, longrepr in (("call", "failed", message), ("teardown", "passed", None)):
-        report = pytest.TestReport(nodeid=nodeid, location=location, keywords={}, outcome=outcome,
-                                   longrepr=longrepr, when=when, user_properties=properties)
-        log_report(report=report)
-        if terminal is not None and outcome == "failed":
-            terminal.stats.setdefault("failed", []).append(report)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

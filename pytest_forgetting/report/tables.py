@@ -8,29 +8,6 @@ HEADER = ("capability", "metric", "n", "base", "tuned", "delta", "interval", "to
           "gained", "verdict")
 
 
-def apply_holm(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Holm's step-down correction across the session's results decided under "significant".
-
-    Adds ``p_holm`` (the Holm-adjusted p-value) and ``holm_verdict`` to each of them: "fail"
-    when the adjusted p is below alpha and the drop exceeds the tolerance. The family has
-    as many hypotheses as the larger of these results and the tests' per-test Bonferroni
-    family (``family_size``), so Holm is never less strict than the per-test decision.
-    Returns the results that only Holm fails (their per-test verdict passed).
-    """
-    from pytest_forgetting.comparison.stats import holm
-
-    family = [r for r in results if r.get("policy") == "significant"]
-    if not family:
-        return []
-    size = max(len(family), *(int(r.get("family_size", 1)) for r in family))
-    p_values = [r["p_value"] for r in family] + [1.0] * (size - len(family))
-    for result, adjusted in zip(family, holm(p_values)):
-        result["p_holm"] = adjusted
-        drop = -result["delta"] if result["higher_is_better"] else result["delta"]
-        result["holm_verdict"] = "fail" if adjusted < result["alpha"] and drop > result["tolerance_abs"] else "pass"
-    return [r for r in family if r["holm_verdict"] == "fail" and r["verdict"] == "pass"]
-
-
 def rows(results: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
     """One row of strings per result, in :data:`HEADER` order."""
     table = []
