@@ -25,9 +25,9 @@ from mc_items import mc_items  # noqa: E402
 def score_ours(model_dir: str, items: list[dict], batch_size: int) -> dict:
     """Our scorer on the same items: per-choice log-likelihoods, accuracies, timing."""
     from pytest_forgetting import load_suite
-    from pytest_forgetting.models.loading import load_model
-    from pytest_forgetting.models.spec import LoadOptions, inspect_folder
-    from pytest_forgetting.scoring.engine import score_multiple_choice
+    from pytest_forgetting.backends.hf.loading import load_model
+    from pytest_forgetting.backends.spec import LoadOptions, inspect_folder
+    from pytest_forgetting.scoring.kinds import score_multiple_choice
 
     options = LoadOptions(device="cpu", dtype="float32", batch_size=batch_size)
     handle = load_model(inspect_folder(Path(model_dir), model_dir, "base", "--model"), options, None)

@@ -73,11 +73,11 @@ def matmul_flops(size: int = 1024, repeats: int = 20) -> float:
 def ours(model_dir: str, items: list[dict], batch_size: int, cache_dir: Path) -> dict:
     """Our scorer through the result cache: returns wall time, hits and tokens processed."""
     from pytest_forgetting import load_suite
-    from pytest_forgetting.cache import ResultCache
-    from pytest_forgetting.models.loading import load_model
-    from pytest_forgetting.models.spec import LoadOptions, inspect_folder
-    from pytest_forgetting.scoring.cached import score_cached
-    from pytest_forgetting.scoring.engine import score_multiple_choice
+    from pytest_forgetting.storage.cache import ResultCache
+    from pytest_forgetting.backends.hf.loading import load_model
+    from pytest_forgetting.backends.spec import LoadOptions, inspect_folder
+    from pytest_forgetting.engine.stored import score_cached
+    from pytest_forgetting.scoring.kinds import score_multiple_choice
 
     handle = load_model(inspect_folder(Path(model_dir), model_dir, "base", "--model"),
                         LoadOptions(device="cpu", dtype="float32", batch_size=batch_size), None)
@@ -158,9 +158,9 @@ def generation(model_dir: str, suite_name: str, limit: int | None, lm_eval_batch
                ours_batch_size: int | None, skip_lm_eval: bool) -> dict:
     """Greedy generation: ours (``score_suite``) vs lm-eval's ``generate_until``, same prompts."""
     from pytest_forgetting import load_suite
-    from pytest_forgetting.models.loading import load_model
-    from pytest_forgetting.models.spec import LoadOptions, inspect_folder
-    from pytest_forgetting.scoring.engine import render_context, score_suite
+    from pytest_forgetting.backends.hf.loading import load_model
+    from pytest_forgetting.backends.spec import LoadOptions, inspect_folder
+    from pytest_forgetting.scoring.kinds import render_context, score_suite
 
     suite = load_suite(ROOT / "example_suites" / "data" / f"{suite_name}.jsonl", "generation",
                        limit=limit, **GENERATION_SUITES[suite_name])

@@ -17,20 +17,20 @@ from pytest_forgetting.tolerance import Tolerance, parse_tolerance
 __version__ = "0.1.0"
 
 _LAZY = {
-    "ModelHandle": "pytest_forgetting.models.handle",
-    "Loglikelihood": "pytest_forgetting.models.handle",
+    "ModelHandle": "pytest_forgetting.backends.contract",
+    "Loglikelihood": "pytest_forgetting.backends.contract",
     "load_suite": "pytest_forgetting.scoring.suites",
     "Suite": "pytest_forgetting.scoring.suites",
-    "score_suite": "pytest_forgetting.scoring.engine",
+    "score_suite": "pytest_forgetting.scoring.kinds",
     "score_drift": "pytest_forgetting.scoring.drift",
     "compare": "pytest_forgetting.comparison.run",
     "compare_drift": "pytest_forgetting.comparison.run",
     "ComparisonResult": "pytest_forgetting.comparison.verdict",
     "assert_no_forgetting": "pytest_forgetting.comparison.assertions",
     "assert_no_drift": "pytest_forgetting.comparison.assertions",
-    "load_model": "pytest_forgetting.models.loading",
-    "resolve_pair": "pytest_forgetting.models.spec",
-    "LoadOptions": "pytest_forgetting.models.spec",
+    "load_model": "pytest_forgetting.backends.hf.loading",
+    "resolve_pair": "pytest_forgetting.backends.spec",
+    "LoadOptions": "pytest_forgetting.backends.spec",
 }
 
 __all__ = ["ForgettingError", "Tolerance", "capability", "parse_tolerance", "__version__", *_LAZY]

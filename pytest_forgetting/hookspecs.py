@@ -14,8 +14,8 @@ import pluggy
 if TYPE_CHECKING:
     import pytest
 
-    from pytest_forgetting.models.handle import ModelHandle
-    from pytest_forgetting.models.spec import LoadOptions, ModelSpec
+    from pytest_forgetting.backends.contract import ModelHandle
+    from pytest_forgetting.backends.spec import LoadOptions, ModelSpec
     from pytest_forgetting.scoring.registry import ScorerRegistry
 
 hookspec = pluggy.HookspecMarker("pytest")
@@ -38,7 +38,7 @@ def pytest_forgetting_load_model(
                 return MyServerHandle(spec.source, role=spec.role)
             return None  # everything else: the default loader
 
-    The handle must implement :class:`pytest_forgetting.models.handle.ModelHandle`.
+    The handle must implement :class:`pytest_forgetting.backends.contract.ModelHandle`.
     """
 
 

@@ -14,13 +14,13 @@ import pytest
 from pytest_forgetting import rootdir_trap, settings
 from pytest_forgetting.errors import ForgettingDetected, ForgettingError
 from pytest_forgetting.markers import MARKER_HELP, MARKER_NAME, capability_of
-from pytest_forgetting.report.store import STORE, WORKER_KEY, ResultStore
+from pytest_forgetting.report.junit import STORE, WORKER_KEY, ResultStore
 
 if TYPE_CHECKING:
-    from pytest_forgetting.context import Forgetting
-    from pytest_forgetting.models.handle import ModelHandle
-    from pytest_forgetting.models.session import ModelPair
-    from pytest_forgetting.models.spec import LoadOptions, ModelSpec
+    from pytest_forgetting.fixture import Forgetting
+    from pytest_forgetting.backends.contract import ModelHandle
+    from pytest_forgetting.engine.models import ModelPair
+    from pytest_forgetting.backends.spec import LoadOptions, ModelSpec
 
 MODEL_PAIR = pytest.StashKey[Optional["ModelPair"]]()
 REPORT_FILES = pytest.StashKey[list]()
@@ -47,8 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
     tuned = settings.get(config, "forgetting_tuned_model")
     if tuned is None:
         return
-    from pytest_forgetting.models.session import ModelPair
-    from pytest_forgetting.models.spec import LoadOptions, resolve_pair
+    from pytest_forgetting.engine.models import ModelPair
+    from pytest_forgetting.backends.spec import LoadOptions, resolve_pair
 
     options = LoadOptions(
         device=settings.get(config, "forgetting_device") or "auto",
@@ -59,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     try:
         if options.device.startswith("cuda"):
-            from pytest_forgetting.models.device import resolve_device
+            from pytest_forgetting.backends.hf.device import resolve_device
 
             resolve_device(options.device)
         base_spec, tuned_spec = resolve_pair(tuned, settings.get(config, "forgetting_base_model"), options)
@@ -73,9 +73,9 @@ def _configure_storage(config: pytest.Config) -> None:
     """The result cache and the committed baseline for this session (no I/O but clearing)."""
     from pathlib import Path
 
-    from pytest_forgetting.baseline import Baseline
-    from pytest_forgetting.cache import ResultCache, default_folder
-    from pytest_forgetting.context import BASELINE, CACHE
+    from pytest_forgetting.storage.baseline import Baseline
+    from pytest_forgetting.storage.cache import ResultCache, default_folder
+    from pytest_forgetting.fixture import BASELINE, CACHE
 
     folder = settings.get(config, "forgetting_cache_dir")
     cache = ResultCache(Path(folder) if folder else default_folder(config))
@@ -104,7 +104,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = selected
-    from pytest_forgetting.context import FAMILY_SIZE
+    from pytest_forgetting.fixture import FAMILY_SIZE
 
     # Under "significant", each selected test marked with a capability is one hypothesis of
     # the session's family (Bonferroni per test; Holm across them at the end).
@@ -194,7 +194,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"Holm correction across capabilities fails: {', '.join(holm_failures)} "
             "(reported as failed test cases forgetting::holm[...])"
         )
-    from pytest_forgetting.context import CACHE_STATS
+    from pytest_forgetting.fixture import CACHE_STATS
 
     cache_stats = config.stash.get(CACHE_STATS, None)
     if cache_stats:
@@ -231,7 +231,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_forgetting_load_model(
     config: pytest.Config, spec: "ModelSpec", options: "LoadOptions", base: "Optional[ModelHandle]"
 ) -> "ModelHandle":
-    from pytest_forgetting.models.loading import load_model
+    from pytest_forgetting.backends.hf.loading import load_model
 
     return load_model(spec, options, base)
 
@@ -279,7 +279,7 @@ def forgetting(request: pytest.FixtureRequest) -> Iterator["Forgetting"]:
     once per session); ``forgetting.compare(suite)`` scores both and returns a verdict
     that ``forgetting.check(suite)`` also asserts.
     """
-    from pytest_forgetting.context import Forgetting
+    from pytest_forgetting.fixture import Forgetting
 
     context = Forgetting(
         pair=lambda: _model_pair(request),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_forgetting.cache import ResultCache, read_entries, write_entries
+from pytest_forgetting.storage.cache import ResultCache, read_entries, write_entries
 from tests import tiny
 
 ROWS = [{"id": f"r{i}", "question": f"What is {i} + {i}?", "choices": [str(2 * i), str(2 * i + 1), "many"],

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pytest_forgetting.models.loading import load_model
-from pytest_forgetting.models.spec import LoadOptions, resolve_pair
+from pytest_forgetting.backends.hf.loading import load_model
+from pytest_forgetting.backends.spec import LoadOptions, resolve_pair
 from pytest_forgetting.scoring.drift import score_drift
 from pytest_forgetting.scoring.suites import load_suite
 
@@ -178,7 +178,7 @@ def test_given_outputs_are_used_instead_of_generating(random_pair) -> None:
 
 DRIFT_FILE = """
 from pytest_forgetting import assert_no_drift, capability
-from pytest_forgetting.models.hf import HFModelHandle
+from pytest_forgetting.backends.hf.backend import HFModelHandle
 
 GENERATED = []
 original = HFModelHandle.generate
@@ -215,7 +215,7 @@ def test_plugin_drift_reuses_the_suites_tuned_outputs(pytester, tiny_models) -> 
 @pytest.mark.parametrize("role", [0, 1])
 def test_continuation_logprobs_equal_the_full_pass(random_pair, role) -> None:
     """The response's log-distributions, computed with the shared prefix once and the head on the response only."""
-    from pytest_forgetting.models.greedy import MIN_SHARED_PREFIX
+    from pytest_forgetting.backends.hf.greedy import MIN_SHARED_PREFIX
 
     handle = random_pair[role]
     shared = handle.encode("one two three four five six seven eight\n")

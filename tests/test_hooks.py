@@ -9,7 +9,7 @@ import pytest
 FAKE_LOADER_CONFTEST = """
 import json
 import transformers
-from pytest_forgetting.models.handle import Loglikelihood
+from pytest_forgetting.backends.contract import Loglikelihood
 
 calls = {"from_pretrained": 0, "loaded": []}
 _original = transformers.AutoModelForCausalLM.from_pretrained.__func__

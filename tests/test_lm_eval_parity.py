@@ -147,8 +147,8 @@ def _cases(ref) -> list[dict]:
 @pytest.fixture(scope="module")
 def parity(tiny_models):
     """lm-eval's results per case, and our loaded handle (float32, CPU, automatic batching)."""
-    from pytest_forgetting.models.loading import load_model
-    from pytest_forgetting.models.spec import LoadOptions, inspect_folder
+    from pytest_forgetting.backends.hf.loading import load_model
+    from pytest_forgetting.backends.spec import LoadOptions, inspect_folder
 
     ref = _load_reference_module()
     model_dir = str(tiny_models["base"])
@@ -194,7 +194,7 @@ def test_cases_cover_the_edge_cases(parity):
 
 @pytest.mark.parametrize("batch_size", [1, 8, None], ids=["bs1", "bs8", "auto"])
 def test_multiple_choice_matches_lm_eval(parity, batch_size):
-    from pytest_forgetting.scoring.engine import render_context, score_suite
+    from pytest_forgetting.scoring.kinds import render_context, score_suite
 
     handle = parity["handle"]
     assert getattr(handle, "loglikelihood_grouped", None) is not None  # the packed path is on

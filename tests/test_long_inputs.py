@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from pytest_forgetting.errors import ForgettingError
-from pytest_forgetting.models import greedy
-from pytest_forgetting.models.loading import load_model
-from pytest_forgetting.models.spec import LoadOptions, resolve_pair
+from pytest_forgetting.backends.hf import greedy
+from pytest_forgetting.backends.hf.loading import load_model
+from pytest_forgetting.backends.spec import LoadOptions, resolve_pair
 from pytest_forgetting.scoring.drift import score_drift, text_windows
 from pytest_forgetting.scoring.suites import load_suite
 from tests import tiny
@@ -141,7 +141,7 @@ def _close(got, expected):
 @pytest.mark.parametrize("loop", [True, False], ids=["greedy-loop", "transformers-generate"])
 def test_generation_on_a_prompt_longer_than_the_context_uses_its_last_tokens(gpt2, role, loop, monkeypatch) -> None:
     if not loop:  # the model.generate fallback truncates the same way
-        monkeypatch.setattr("pytest_forgetting.models.hf.supports_greedy_loop", lambda model: False)
+        monkeypatch.setattr("pytest_forgetting.backends.hf.backend.supports_greedy_loop", lambda model: False)
     handle, new = gpt2.handles[role], 6
     ids = _encode(gpt2, LONG_TEXT)
     assert handle.max_length == 256 and len(ids) > 1000
@@ -306,7 +306,7 @@ def test_generation_drift_keeps_room_for_a_long_given_answer(llama_short) -> Non
 def test_context_length_is_resolved_as_lm_eval_resolves_it() -> None:
     from types import SimpleNamespace
 
-    from pytest_forgetting.models.hf import context_length
+    from pytest_forgetting.backends.hf.backend import context_length
 
     unset = SimpleNamespace(model_max_length=int(1e30))
     cases = [

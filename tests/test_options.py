@@ -82,7 +82,7 @@ def fake_cuda(monkeypatch: pytest.MonkeyPatch):
 def test_auto_without_cuda_is_cpu_float32(fake_cuda) -> None:
     import torch
 
-    from pytest_forgetting.models.device import resolve_device, resolve_dtype
+    from pytest_forgetting.backends.hf.device import resolve_device, resolve_dtype
 
     fake_cuda(0)
     device = resolve_device("auto")
@@ -93,7 +93,7 @@ def test_auto_without_cuda_is_cpu_float32(fake_cuda) -> None:
 def test_auto_with_bf16_gpu_is_cuda_bfloat16(fake_cuda) -> None:
     import torch
 
-    from pytest_forgetting.models.device import resolve_device, resolve_dtype
+    from pytest_forgetting.backends.hf.device import resolve_device, resolve_dtype
 
     fake_cuda(1, bf16=True)
     device = resolve_device("auto")
@@ -104,7 +104,7 @@ def test_auto_with_bf16_gpu_is_cuda_bfloat16(fake_cuda) -> None:
 def test_auto_dtype_on_gpu_without_bf16_is_float32_not_float16(fake_cuda) -> None:
     import torch
 
-    from pytest_forgetting.models.device import resolve_device, resolve_dtype
+    from pytest_forgetting.backends.hf.device import resolve_device, resolve_dtype
 
     fake_cuda(1, bf16=False)
     device = resolve_device("auto")
@@ -116,7 +116,7 @@ def test_auto_dtype_on_gpu_without_bf16_is_float32_not_float16(fake_cuda) -> Non
 def test_explicit_cuda_index(fake_cuda) -> None:
     import torch
 
-    from pytest_forgetting.models.device import resolve_device
+    from pytest_forgetting.backends.hf.device import resolve_device
 
     fake_cuda(1)
     assert resolve_device("cuda:0") == torch.device("cuda:0")
@@ -127,7 +127,7 @@ def test_explicit_cuda_index(fake_cuda) -> None:
 
 
 def test_cuda_without_gpu_is_an_error(fake_cuda) -> None:
-    from pytest_forgetting.models.device import resolve_device
+    from pytest_forgetting.backends.hf.device import resolve_device
 
     fake_cuda(0)
     for setting in ("cuda", "cuda:0"):

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.scoring import scorers
-from pytest_forgetting.scoring.engine import score_generation
+from pytest_forgetting.scoring.kinds import score_generation
 from pytest_forgetting.scoring.registry import ScorerRegistry, build_registry
 from pytest_forgetting.scoring.scorers import (
     contains,
@@ -354,7 +354,7 @@ def test_conftest_hook_registers_a_scorer_a_suite_can_name(pytester: pytest.Pyte
     )
     pytester.makepyfile(
         """
-        from pytest_forgetting.scoring.engine import score_generation
+        from pytest_forgetting.scoring.kinds import score_generation
         from pytest_forgetting.scoring.registry import build_registry
         from pytest_forgetting.scoring.suites import load_suite
 

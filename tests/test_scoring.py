@@ -16,13 +16,13 @@ import torch
 import torch.nn.functional as F
 
 from pytest_forgetting.errors import ForgettingError
-from pytest_forgetting.models.batching import is_out_of_memory, keep_reduced_batch_size, map_batched
-from pytest_forgetting.models.handle import Loglikelihood
-from pytest_forgetting.models.hf import HFModelHandle, cut_at_stop
-from pytest_forgetting.models.loading import load_model
-from pytest_forgetting.models.spec import LoadOptions, resolve_pair
+from pytest_forgetting.backends.hf.batching import is_out_of_memory, keep_reduced_batch_size, map_batched
+from pytest_forgetting.backends.contract import Loglikelihood
+from pytest_forgetting.backends.hf.backend import HFModelHandle, cut_at_stop
+from pytest_forgetting.backends.hf.loading import load_model
+from pytest_forgetting.backends.spec import LoadOptions, resolve_pair
 from pytest_forgetting.scoring import progress as progress_module
-from pytest_forgetting.scoring.engine import (
+from pytest_forgetting.scoring.kinds import (
     render_context,
     rolling_windows,
     score_generation,
@@ -579,7 +579,7 @@ class ForwardSpy:
     """Records the input shape of every forward pass of the (PEFT-wrapped) transformers model."""
 
     def __init__(self, handle) -> None:
-        from pytest_forgetting.models.greedy import _inner
+        from pytest_forgetting.backends.hf.greedy import _inner
 
         self.shapes: list[tuple[int, int]] = []
         self.hook = _inner(handle.shared.model).register_forward_pre_hook(self.record, with_kwargs=True)
@@ -613,7 +613,7 @@ def test_greedy_loop_with_shared_prefix_matches_greedy_alone(pair, reference, ro
 
 
 def test_greedy_loop_rows_leave_the_batch_when_done(pair, reference) -> None:
-    from pytest_forgetting.models.greedy import greedy_continuations
+    from pytest_forgetting.backends.hf.greedy import greedy_continuations
 
     base = pair[0]
     prompts = [ref_encode(reference, p) for p in PROMPTS]  # no shared prefix: one prompt pass
@@ -641,7 +641,7 @@ def test_greedy_loop_rows_leave_the_batch_when_done(pair, reference) -> None:
 
 
 def test_eos_ends_a_row_and_is_left_out(pair, reference) -> None:
-    from pytest_forgetting.models.greedy import greedy_continuations
+    from pytest_forgetting.backends.hf.greedy import greedy_continuations
 
     base = pair[0]
     prompts = [ref_encode(reference, p) for p in PROMPTS]
@@ -658,7 +658,7 @@ def test_eos_ends_a_row_and_is_left_out(pair, reference) -> None:
 
 def test_generation_falls_back_to_transformers_generate(pair, reference, monkeypatch) -> None:
     """A model the greedy loop cannot drive is decoded by model.generate, with the same result."""
-    from pytest_forgetting.models import hf
+    from pytest_forgetting.backends.hf import backend as hf
 
     tuned = pair[1]
     monkeypatch.setattr(hf, "supports_greedy_loop", lambda model: False)
@@ -678,7 +678,7 @@ def test_generation_falls_back_to_transformers_generate(pair, reference, monkeyp
 
 
 def test_longest_common_prefix() -> None:
-    from pytest_forgetting.models.greedy import longest_common_prefix, supports_greedy_loop
+    from pytest_forgetting.backends.hf.greedy import longest_common_prefix, supports_greedy_loop
 
     assert longest_common_prefix([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
     assert longest_common_prefix([[5, 6], [5, 6]]) == 2

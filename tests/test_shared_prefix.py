@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_forgetting import LoadOptions, load_model, load_suite, resolve_pair
-from pytest_forgetting.scoring.engine import score_multiple_choice
+from pytest_forgetting.scoring.kinds import score_multiple_choice
 
 ROWS = [{"question": f"What comes after {w}? " * (1 + i % 3), "choices": ["one", "two three", " four", "five six seven"],
          "answer": i % 4} for i, w in enumerate("hot cold big small up down left right fast slow".split())]
@@ -41,7 +41,7 @@ def test_too_long_groups_fall_back(pair) -> None:
 
 def test_output_head_runs_only_where_a_score_is_read(pair, monkeypatch) -> None:
     """logits_to_keep: the head sees the positions a log-likelihood reads, with the same numbers."""
-    from pytest_forgetting.models import hf
+    from pytest_forgetting.backends.hf import backend as hf
 
     tuned = pair[1]
     head = tuned.shared.model.get_base_model().get_output_embeddings()

@@ -6,7 +6,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from pytest_forgetting.comparison.verdict import ComparisonResult, Decision, decide, paired_records, resolve_decision
 from pytest_forgetting.errors import ForgettingError
-from pytest_forgetting.models.handle import ModelHandle
+from pytest_forgetting.backends.contract import ModelHandle
 from pytest_forgetting.scoring.suites import Suite
 from pytest_forgetting.tolerance import ToleranceLike
 
@@ -14,7 +14,7 @@ ScoreFn = Callable[..., Any]
 
 
 def _default_score(handle: ModelHandle, suite: Suite, **kwargs: Any) -> Any:
-    from pytest_forgetting.scoring.engine import score_suite
+    from pytest_forgetting.scoring.kinds import score_suite
 
     return score_suite(handle, suite, **kwargs)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_forgetting.report.store import junit_values
+from pytest_forgetting.report.junit import junit_values
 
 
 def apply_holm(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -22,8 +22,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from pytest_forgetting.models.handle import ModelHandle
-from pytest_forgetting.scoring.engine import render_context, rolling_windows
+from pytest_forgetting.backends.contract import ModelHandle
+from pytest_forgetting.scoring.kinds import render_context, rolling_windows
 from pytest_forgetting.scoring.progress import Progress
 from pytest_forgetting.scoring.suites import Suite
 
@@ -148,7 +148,7 @@ def text_windows(ids: Sequence[int], max_length: int) -> list[tuple[list[int], i
 
     Position ``i``'s distribution (the prediction after ``ids[: i + 1]``) is read from the one
     window holding it, with as much preceding context as fits in ``max_length``: the rolling
-    windows of :func:`~pytest_forgetting.scoring.engine.rolling_windows` over ``ids`` plus a
+    windows of :func:`~pytest_forgetting.scoring.kinds.rolling_windows` over ``ids`` plus a
     placeholder target for the position after the last token (never fed to the model). A
     text of at most ``max_length`` tokens is one window: itself, every row read.
     """
@@ -166,7 +166,7 @@ def _fit_answers(prompts: list[list[int]], continuations: list[list[int]], max_l
     answer is longer than ``max_new_tokens``); an answer that alone fills the context keeps its
     first ``max_length - 1`` tokens.
     """
-    from pytest_forgetting.models.greedy import prompt_budget
+    from pytest_forgetting.backends.hf.greedy import prompt_budget
 
     prompt_budget(max_length, max_new_tokens)  # max_new_tokens >= max_length fails as generation does
     fitted_prompts, fitted_continuations = [], []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from pytest_forgetting.models.handle import ModelHandle
-from pytest_forgetting.models.spec import LoadOptions, ModelSpec
+from pytest_forgetting.backends.contract import ModelHandle
+from pytest_forgetting.backends.spec import LoadOptions, ModelSpec
 
 
 class ModelPair:
@@ -58,7 +58,7 @@ class ModelPair:
             tuned = self._load(self.tuned_spec, base)
             from types import SimpleNamespace
 
-            from pytest_forgetting.models.loading import check_same_vocabulary, load_tokenizer
+            from pytest_forgetting.backends.hf.loading import check_same_vocabulary, load_tokenizer
 
             # the base's tokenizer alone is enough: a base served from a baseline never loads
             base = self._base or SimpleNamespace(tokenizer=load_tokenizer(self.base_spec))
@@ -93,7 +93,7 @@ class LazyHandle:
         names are part of it: results cached with one loader are not reused with another.
         """
         if self._fingerprint is None:
-            from pytest_forgetting.models.fingerprint import spec_fingerprint
+            from pytest_forgetting.backends.fingerprint import spec_fingerprint
 
             fingerprint = spec_fingerprint(self._spec)
             loaders = self._pair.custom_loaders()
@@ -106,7 +106,7 @@ class LazyHandle:
 
     def identity(self) -> tuple[str, str, str]:
         """(fingerprint, dtype, device type) as this session would load the model."""
-        from pytest_forgetting.models.device import resolve_device, resolve_dtype
+        from pytest_forgetting.backends.hf.device import resolve_device, resolve_dtype
 
         device = resolve_device(self._pair.options.device)
         return self.fingerprint, str(resolve_dtype(self._pair.options.dtype, device)), device.type

@@ -17,11 +17,11 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 
-from pytest_forgetting.models.batching import map_batched
-from pytest_forgetting.models.greedy import greedy_continuations, shared_prefix_logits, supports_greedy_loop
-from pytest_forgetting.models.greedy import truncate_prompts
-from pytest_forgetting.models.greedy import takes_logits_to_keep as _takes_logits_to_keep
-from pytest_forgetting.models.handle import Loglikelihood
+from pytest_forgetting.backends.hf.batching import map_batched
+from pytest_forgetting.backends.hf.greedy import greedy_continuations, shared_prefix_logits, supports_greedy_loop
+from pytest_forgetting.backends.hf.greedy import truncate_prompts
+from pytest_forgetting.backends.hf.greedy import takes_logits_to_keep as _takes_logits_to_keep
+from pytest_forgetting.backends.contract import Loglikelihood
 
 Prompt = Union[str, Sequence[int]]
 
@@ -360,7 +360,7 @@ class HFModelHandle:
     ) -> list[str]:
         """Greedy decoding; each output is cut at its first stop string.
 
-        Decoding runs in :func:`~pytest_forgetting.models.greedy.greedy_continuations` (a
+        Decoding runs in :func:`~pytest_forgetting.backends.hf.greedy.greedy_continuations` (a
         batch's shared prompt prefix computed once, finished rows leaving the batch); a model
         whose forward it cannot drive falls back to ``model.generate(do_sample=False)``.
 

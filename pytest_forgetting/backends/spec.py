@@ -1,7 +1,7 @@
 """What a model path points at, worked out from its files alone (no torch, no weights).
 
 Everything here runs at pytest start-up, so it only reads small JSON files and lists
-folders. Loading weights is :mod:`pytest_forgetting.models.loading`'s job.
+folders. Loading weights is :mod:`pytest_forgetting.backends.hf.loading`'s job.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ import math
 from dataclasses import replace
 from typing import Any, Callable, Optional
 
-from pytest_forgetting.cache import ResultCache, item_key, run_key
-from pytest_forgetting.scoring.engine import SuiteScores
+from pytest_forgetting.storage.cache import ResultCache, item_key, run_key
+from pytest_forgetting.scoring.kinds import SuiteScores
 from pytest_forgetting.scoring.suites import Suite
 
 

@@ -11,15 +11,15 @@ import logging
 from typing import Optional
 
 from pytest_forgetting.errors import ForgettingError
-from pytest_forgetting.models.fingerprint import spec_fingerprint
-from pytest_forgetting.models.handle import ModelHandle
-from pytest_forgetting.models.spec import LoadOptions, ModelSpec
+from pytest_forgetting.backends.fingerprint import spec_fingerprint
+from pytest_forgetting.backends.contract import ModelHandle
+from pytest_forgetting.backends.spec import LoadOptions, ModelSpec
 
 
 def load_model(spec: ModelSpec, options: LoadOptions, base: Optional[ModelHandle]) -> ModelHandle:
     """Load ``spec`` as a :class:`HFModelHandle`; an adapter reuses ``base``'s weights."""
-    from pytest_forgetting.models.device import resolve_device, resolve_dtype
-    from pytest_forgetting.models.hf import HFModelHandle, SharedModel
+    from pytest_forgetting.backends.hf.device import resolve_device, resolve_dtype
+    from pytest_forgetting.backends.hf.backend import HFModelHandle, SharedModel
 
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)

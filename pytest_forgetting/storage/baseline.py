@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from pytest_forgetting import __version__
-from pytest_forgetting.cache import digest, read_entries, write_entries
+from pytest_forgetting.storage.cache import digest, read_entries, write_entries
 from pytest_forgetting.errors import ForgettingError
 
 

@@ -1,7 +1,7 @@
 """A per-item result cache on disk, keyed by everything that can change a score.
 
 Key of a scoring run (:func:`run_key`): plugin version, the model's fingerprint (content of
-config, weights, adapter and tokenizer files; see :mod:`pytest_forgetting.models.fingerprint`),
+config, weights, adapter and tokenizer files; see :mod:`pytest_forgetting.backends.fingerprint`),
 dtype, device type, the suite's kind and settings (template, delimiter, few-shot examples, chat
 template, scorer and its options, generation settings). Key of an item: its content (id,
 prompt, choices, answer, targets). A warm run scores only the items that are missing.

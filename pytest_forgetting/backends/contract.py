@@ -1,7 +1,7 @@
 """The backend contract: what a loaded model must offer to be scored.
 
 A backend is anything that implements :class:`ModelHandle`. The transformers/peft backend
-(:class:`pytest_forgetting.models.hf.HFModelHandle`) is the default; a plugin can provide
+(:class:`pytest_forgetting.backends.hf.backend.HFModelHandle`) is the default; a plugin can provide
 another through the ``pytest_forgetting_load_model`` hook.
 """
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 from pytest_forgetting.errors import ForgettingError
-from pytest_forgetting.models.handle import ModelHandle
+from pytest_forgetting.backends.contract import ModelHandle
 from pytest_forgetting.scoring.progress import Progress
 from pytest_forgetting.scoring.suites import Item, Suite
 
@@ -47,7 +47,7 @@ def render_context(handle: ModelHandle, suite: Suite, item: Item) -> str:
     """The prompt text for ``item``: few-shot examples, the item, the chat template if on."""
     context = suite.context(item)
     if suite.settings.chat_template:
-        from pytest_forgetting.models.hf import chat_prompt
+        from pytest_forgetting.backends.hf.backend import chat_prompt
 
         tokenizer = getattr(handle, "tokenizer", None)
         if tokenizer is None:
@@ -211,7 +211,7 @@ def score_suite(handle: ModelHandle, suite: Suite, *, registry: Any = None,
     An automatic batch size halved after an out-of-memory error stays halved for the rest
     of the suite (its chunks are separate batched calls).
     """
-    from pytest_forgetting.models.batching import keep_reduced_batch_size
+    from pytest_forgetting.backends.hf.batching import keep_reduced_batch_size
 
     with keep_reduced_batch_size():
         if suite.kind == "multiple_choice":

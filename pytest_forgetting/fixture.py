@@ -13,9 +13,9 @@ from pytest_forgetting.markers import CapabilitySpec, capability_of
 
 if TYPE_CHECKING:
     from pytest_forgetting.comparison.verdict import ComparisonResult, Decision
-    from pytest_forgetting.models.handle import ModelHandle
-    from pytest_forgetting.models.session import ModelPair
-    from pytest_forgetting.scoring.engine import SuiteScores
+    from pytest_forgetting.backends.contract import ModelHandle
+    from pytest_forgetting.engine.models import ModelPair
+    from pytest_forgetting.scoring.kinds import SuiteScores
     from pytest_forgetting.scoring.registry import ScorerRegistry
     from pytest_forgetting.scoring.suites import Suite
 
@@ -116,7 +116,7 @@ class Forgetting:
         the test by itself (use :meth:`check` or ``assert_no_forgetting``).
         """
         from pytest_forgetting.comparison.run import compare
-        from pytest_forgetting.models.session import LazyHandle
+        from pytest_forgetting.engine.models import LazyHandle
 
         marker = self.capability
         pair = self.pair
@@ -145,7 +145,7 @@ class Forgetting:
         checks a suite and its drift generates once.
         """
         from pytest_forgetting.comparison.run import compare_drift
-        from pytest_forgetting.models.session import LazyHandle
+        from pytest_forgetting.engine.models import LazyHandle
 
         marker = self.capability
         outputs = None
@@ -154,7 +154,7 @@ class Forgetting:
             outputs = [record["output"] for record in scored.records]
 
         def score(base: Any, tuned: Any, part: "Suite", **options: Any) -> Any:
-            from pytest_forgetting.scoring.cached import drift_cached
+            from pytest_forgetting.engine.stored import drift_cached
 
             return drift_cached(base, tuned, part, cache=self.config.stash.get(CACHE, None),
                                 stats=self.config.stash.setdefault(CACHE_STATS, {}), **options)
@@ -186,7 +186,7 @@ class Forgetting:
 
     def publish(self) -> None:
         """Write this test's results to its JUnit properties, the reports and the result hook."""
-        from pytest_forgetting.report.store import STORE, junit_properties
+        from pytest_forgetting.report.junit import STORE, junit_properties
 
         results, self._results = self._results, []
         for result in results:
@@ -211,8 +211,8 @@ class Forgetting:
         ``handle`` may be a :class:`LazyHandle`: when the baseline or the cache holds every
         item, the model is never loaded.
         """
-        from pytest_forgetting.scoring.cached import score_cached
-        from pytest_forgetting.scoring.engine import score_suite
+        from pytest_forgetting.engine.stored import score_cached
+        from pytest_forgetting.scoring.kinds import score_suite
 
         memo = self.config.stash.setdefault(SCORE_MEMO, {})
         key = (handle.role, suite.fingerprint)

@@ -1,0 +1,1 @@
+"""Backends: the contract a model must declare (``contract``), model specs, and the transformers/peft backend (``hf``)."""

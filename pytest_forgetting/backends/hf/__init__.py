@@ -1,0 +1,1 @@
+"""The transformers/peft backend: loading checkpoints and adapters, batching, greedy decoding."""

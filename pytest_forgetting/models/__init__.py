@@ -1,1 +1,0 @@
-"""Model specs (light, no torch), the backend contract, and the transformers/peft backend."""

@@ -1,0 +1,1 @@
+"""Stored results: the per-item result cache and committed baselines."""
