@@ -160,14 +160,14 @@ def generation(model_dir: str, suite_name: str, limit: int | None, lm_eval_batch
     from pytest_forgetting import load_suite
     from pytest_forgetting.backends.hf.loading import load_model
     from pytest_forgetting.backends.spec import LoadOptions, inspect_folder
-    from pytest_forgetting.scoring.kinds import render_context, score_suite
+    from pytest_forgetting.scoring.kinds import render_text, score_suite
 
     suite = load_suite(ROOT / "example_suites" / "data" / f"{suite_name}.jsonl", "generation",
                        limit=limit, **GENERATION_SUITES[suite_name])
     settings = suite.settings
     handle = load_model(inspect_folder(Path(model_dir), model_dir, "base", "--model"),
                         LoadOptions(device="cpu", dtype="float32", batch_size=ours_batch_size), None)
-    prompts = [render_context(handle, suite, item) for item in suite.items]
+    prompts = [render_text(handle, suite, item) for item in suite.items]
     tokenizer = handle.tokenizer
 
     def tokens_of(outputs: list[str]) -> int:

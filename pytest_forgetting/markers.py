@@ -12,15 +12,15 @@ from typing import Any, Optional
 
 import pytest
 
+from pytest_forgetting.comparison.decision import POLICIES, parse_alpha
 from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.tolerance import Tolerance, parse_tolerance
 
 MARKER_NAME = "capability"
-POLICIES = ("non-inferiority", "significant")
 MARKER_KWARGS = ("tolerance", "policy", "alpha", "metric")
 MARKER_HELP = (
     "capability(name, *, tolerance=None, policy=None, alpha=None, metric=None): the capability "
-    "this forgetting test guards; tolerance 0.02 (absolute) or '5%' (relative to base)"
+    "this forgetting test guards; tolerance in the metric's unit (0.02 = 2 accuracy points) or '5%' (relative to base)"
 )
 
 
@@ -52,10 +52,11 @@ def capability(
 
     Args:
         name: the capability, e.g. ``"math"``; ``--capability math`` selects by it.
-        tolerance: allowed drop, absolute (``0.02``) or relative (``"5%"``); overrides the
-            session default (``--forgetting-tolerance``).
+        tolerance: allowed drop in the deciding metric's unit, absolute (``0.02``: two
+            accuracy points; ``0.05`` nats/token for NLL) or relative (``"5%"``); overrides the
+            session default (``--forgetting-tolerance``) and the metric's own.
         policy: ``"non-inferiority"`` (default) or ``"significant"``.
-        alpha: significance level of the decision (default 0.05).
+        alpha: one-sided significance level of the decision, in (0, 0.5) (default 0.05).
         metric: which of the suite's metrics decides (e.g. ``"acc_norm"``).
     """
     kwargs = {
@@ -91,10 +92,13 @@ def validate_marker_args(args: tuple[Any, ...], kwargs: dict[str, Any], where: s
             f"{where}: unknown policy {policy!r}; expected one of: {', '.join(POLICIES)}"
         )
     alpha = kwargs.get("alpha")
-    if alpha is not None and (
-        isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1
-    ):
-        raise ForgettingError(f"{where}: alpha must be a number between 0 and 1, got {alpha!r}")
+    if alpha is not None:
+        if not isinstance(alpha, (int, float)):
+            raise ForgettingError(f"{where}: alpha must be a number, e.g. 0.05; got {alpha!r}")
+        try:
+            alpha = parse_alpha(alpha)
+        except ForgettingError as exc:
+            raise ForgettingError(f"{where}: {exc}") from None
     metric = kwargs.get("metric")
     if metric is not None and not isinstance(metric, str):
         raise ForgettingError(f"{where}: metric must be a metric name string, got {metric!r}")

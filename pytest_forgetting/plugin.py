@@ -1,29 +1,56 @@
-"""pytest-forgetting's pytest wiring: options, markers, fixtures and hooks.
+"""pytest-forgetting's pytest wiring: options, markers, fixtures, hooks and reports.
 
-Importing this module must stay cheap (no torch, no transformers): pytest imports it in
-every run of every repo that has the plugin installed. Heavy work is imported lazily
+A thin adapter over :class:`~pytest_forgetting.engine.session.EvaluationSession`: the
+session lives under one stash key, the fixtures are views of it, and the reports read its
+results. Importing this module must stay cheap (no torch, no transformers): pytest imports
+it in every run of every repo that has the plugin installed. Heavy work is imported lazily
 inside fixtures and hooks.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import pytest
 
 from pytest_forgetting import rootdir_trap, settings
 from pytest_forgetting.errors import ForgettingDetected, ForgettingError
+from pytest_forgetting.fixture import Forgetting, checked
 from pytest_forgetting.markers import MARKER_HELP, MARKER_NAME, capability_of
-from pytest_forgetting.report.junit import STORE, WORKER_KEY, ResultStore
+from pytest_forgetting.report.junit import WORKER_KEY
 
 if TYPE_CHECKING:
-    from pytest_forgetting.fixture import Forgetting
-    from pytest_forgetting.backends.contract import ModelHandle
-    from pytest_forgetting.engine.models import ModelPair
+    from pytest_forgetting.backends.contract import Backend
     from pytest_forgetting.backends.spec import LoadOptions, ModelSpec
+    from pytest_forgetting.engine.models import ModelSlot
+    from pytest_forgetting.engine.session import EvaluationSession
 
-MODEL_PAIR = pytest.StashKey[Optional["ModelPair"]]()
-REPORT_FILES = pytest.StashKey[list]()
+#: The fixture a test is parametrized over when a run checks several candidates.
+CANDIDATE = "forgetting_candidate"
+_DEFAULT_LOADER = "pytest_forgetting.plugin.pytest_forgetting_load_model"
+
+
+@dataclass
+class PluginState:
+    """Everything the plugin keeps for a pytest session (the one stash key).
+
+    Attributes:
+        session: the evaluation session, or None without ``--tuned-model``.
+        report_files: the report files written at the end (for the terminal summary).
+    """
+
+    session: Optional["EvaluationSession"] = None
+    report_files: list[Path] = field(default_factory=list)
+
+
+STATE = pytest.StashKey[PluginState]()
+
+
+def session_of(config: pytest.Config) -> Optional["EvaluationSession"]:
+    """The run's evaluation session (None without ``--tuned-model``), e.g. for a conftest hook."""
+    return config.stash[STATE].session
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -39,16 +66,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     rootdir_trap.warn_if_ini_skipped(config)
-    config.stash[MODEL_PAIR] = None
-    config.stash[STORE] = ResultStore()
+    state = config.stash[STATE] = PluginState()
     if config.pluginmanager.hasplugin("xdist") and not _is_worker(config):
-        config.pluginmanager.register(_XdistController(config), "forgetting-xdist-controller")
+        config.pluginmanager.register(_XdistController(state), "forgetting-xdist-controller")
     settings.validate(config)
-    tuned = settings.get(config, "forgetting_tuned_model")
-    if tuned is None:
+    values, relative_to = settings.get(config, "forgetting_tuned_model")
+    if not values:
         return
-    from pytest_forgetting.engine.models import ModelPair
-    from pytest_forgetting.backends.spec import LoadOptions, resolve_pair
+    try:
+        state.session = _new_session(config, values, relative_to)
+    except ForgettingError as exc:
+        raise pytest.UsageError(f"pytest-forgetting: {settings.name_the_source(config, str(exc))}") from None
+
+
+def _new_session(config: pytest.Config, values: list[str], relative_to: Path) -> "EvaluationSession":
+    """The evaluation session of this run: models resolved (not loaded), stored results configured."""
+    from pytest_forgetting.backends.spec import LoadOptions, expand_candidates, resolve_models
+    from pytest_forgetting.engine.session import EvaluationSession
+    from pytest_forgetting.scoring.registry import build_registry
 
     options = LoadOptions(
         device=settings.get(config, "forgetting_device") or "auto",
@@ -57,39 +92,61 @@ def pytest_configure(config: pytest.Config) -> None:
         trust_remote_code=bool(settings.get(config, "forgetting_trust_remote_code")),
         allow_pickle=bool(settings.get(config, "forgetting_allow_pickle")),
     )
-    try:
-        if options.device.startswith("cuda"):
-            from pytest_forgetting.backends.hf.device import resolve_device
+    if options.device.startswith("cuda"):
+        from pytest_forgetting.backends.hf.device import resolve_device
 
-            resolve_device(options.device)
-        base_spec, tuned_spec = resolve_pair(tuned, settings.get(config, "forgetting_base_model"), options)
-    except ForgettingError as exc:
-        raise pytest.UsageError(f"pytest-forgetting: {settings.name_the_source(config, str(exc))}") from None
-    config.stash[MODEL_PAIR] = ModelPair(config.hook, config, base_spec, tuned_spec, options)
-    _configure_storage(config)
+        resolve_device(options.device)
+
+    def claims(source: str, role: str) -> bool:
+        return bool(config.hook.pytest_forgetting_claim_model(config=config, source=source, role=role))
+
+    sources = expand_candidates(values, relative_to, claims)
+    base_spec, specs = resolve_models(sources, settings.get(config, "forgetting_base_model"), options, claims)
+    update = bool(settings.get(config, "forgetting_update_baseline"))
+    baseline = settings.get(config, "forgetting_baseline")
+    if update and not baseline:
+        raise ForgettingError("--forgetting-update-baseline needs --forgetting-baseline DIR (the folder to "
+                              "write; commit it to the adapter's repository)")
+    defaults = settings.decision_defaults(config)
+    return EvaluationSession(
+        base_spec, specs, options=options, cache=_cache(config), baseline=baseline, update_baseline=update,
+        registry=lambda: build_registry(config.hook), loader=lambda spec, opts, base: _load(config, spec, opts, base),
+        loader_names=_custom_loaders(config), tolerance=defaults.tolerance, alpha=defaults.alpha,
+        policy=defaults.policy,
+    )
 
 
-def _configure_storage(config: pytest.Config) -> None:
-    """The result cache and the committed baseline for this session (no I/O but clearing)."""
-    from pathlib import Path
-
-    from pytest_forgetting.storage.baseline import Baseline
+def _cache(config: pytest.Config) -> Any:
+    """The result cache for this session (cleared first with ``--forgetting-clear-cache``), or None."""
     from pytest_forgetting.storage.cache import ResultCache, default_folder
-    from pytest_forgetting.fixture import BASELINE, CACHE
 
     folder = settings.get(config, "forgetting_cache_dir")
     cache = ResultCache(Path(folder) if folder else default_folder(config))
     if settings.get(config, "forgetting_clear_cache") and not _is_worker(config):
         cache.clear()
-    config.stash[CACHE] = None if settings.get(config, "forgetting_no_cache") else cache
-    baseline_folder = settings.get(config, "forgetting_baseline")
-    update = bool(settings.get(config, "forgetting_update_baseline"))
-    if update and not baseline_folder:
-        raise pytest.UsageError(
-            "pytest-forgetting: --forgetting-update-baseline needs --forgetting-baseline DIR "
-            "(the folder to write; commit it to the adapter's repository)"
-        )
-    config.stash[BASELINE] = Baseline(Path(baseline_folder), update=update) if baseline_folder else None
+    return None if settings.get(config, "forgetting_no_cache") else cache
+
+
+def _load(config: pytest.Config, spec: "ModelSpec", options: "LoadOptions", base: "Optional[Backend]") -> "Backend":
+    backend = config.hook.pytest_forgetting_load_model(config=config, spec=spec, options=options, base=base)
+    if backend is None:
+        raise ForgettingError(f"{spec.source}: no pytest_forgetting_load_model implementation loaded it")
+    return backend  # type: ignore[no-any-return]
+
+
+def _custom_loaders(config: pytest.Config) -> list[str]:
+    """``module.function`` of every ``pytest_forgetting_load_model`` besides the default one."""
+    impls = config.hook.pytest_forgetting_load_model.get_hookimpls()
+    names = [f"{impl.function.__module__}.{impl.function.__qualname__}" for impl in impls]
+    return sorted(name for name in names if name != _DEFAULT_LOADER)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """With several candidates, every test using the models runs once per candidate."""
+    session = metafunc.config.stash[STATE].session
+    if session is not None and len(session.candidates) > 1 and CANDIDATE in metafunc.fixturenames:
+        labels = [slot.label for slot in session.candidates]
+        metafunc.parametrize(CANDIDATE, labels, ids=labels, indirect=True, scope="session")
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: the family is what runs
@@ -104,18 +161,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = selected
-    from pytest_forgetting.fixture import FAMILY_SIZE
-
-    # Under "significant", each selected test marked with a capability is one hypothesis of
-    # the session's family (Bonferroni per test; Holm across them at the end).
-    default_policy = settings.decision_defaults(config).policy
+    session = config.stash[STATE].session
+    if session is None:
+        return
+    # Under "significant", each selected test marked with a capability is one hypothesis of a
+    # candidate's family (Bonferroni per test; Holm across them at the end).
+    first = session.candidates[0].label
     family = 0
     for item in items:
         marker = item.get_closest_marker(MARKER_NAME)
-        if marker is not None and marker.args:
-            if marker.kwargs.get("policy", default_policy) == "significant":
-                family += 1
-    config.stash[FAMILY_SIZE] = max(1, family)
+        callspec = getattr(item, "callspec", None)
+        if marker is None or not marker.args or (callspec and callspec.params.get(CANDIDATE, first) != first):
+            continue
+        if marker.kwargs.get("policy", session.policy) == "significant":
+            family += 1
+    session.family_size = max(1, family)
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -125,12 +185,13 @@ def _is_worker(config: pytest.Config) -> bool:
 class _XdistController:
     """Merges the results xdist workers publish in ``workeroutput``."""
 
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
+    def __init__(self, state: PluginState) -> None:
+        self.state = state
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         results = getattr(node, "workeroutput", {}).get(WORKER_KEY, [])
-        self.config.stash[STORE].extend(results)
+        if results and self.state.session is not None:
+            self.state.session.add_results(results)
 
 
 @pytest.hookimpl(trylast=True)
@@ -155,10 +216,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from pytest_forgetting.scoring import progress
 
     progress.set_sink(None)
-    results = config.stash[STORE].results
-    if _is_worker(config):
-        config.workeroutput[WORKER_KEY] = results  # type: ignore[attr-defined]
+    state = config.stash[STATE]
+    evaluation = state.session
+    if evaluation is None:
         return
+    if _is_worker(config):
+        config.workeroutput[WORKER_KEY] = [r.to_dict() for r in evaluation.results]  # type: ignore[attr-defined]
+        return
+    results = evaluation.results
     if not results:
         return
     from pytest_forgetting.report.files import append_github_summary, write_reports
@@ -167,46 +232,50 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     holm_failures = apply_holm(results)
     folder = settings.get(config, "forgetting_report")
     if folder:
-        from pathlib import Path
-
-        pair = config.stash.get(MODEL_PAIR, None)
-        models = {"base": pair.base_spec.source, "tuned": pair.tuned_spec.source} if pair else {}
-        config.stash[REPORT_FILES] = write_reports(results, Path(folder), models=models)
+        state.report_files = write_reports(results, Path(folder), models=_models(evaluation))
     append_github_summary(results)
+    several = len(evaluation.candidates) > 1
     for result in holm_failures:
-        report_holm_failure(config, result)
+        report_holm_failure(config, result, with_candidate=several)
     if holm_failures:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def _models(evaluation: "EvaluationSession") -> dict[str, Any]:
+    """The models a report names: base and tuned, and every candidate when there are several."""
+    models: dict[str, Any] = {"base": evaluation.base.name}
+    if len(evaluation.candidates) == 1:
+        models["tuned"] = evaluation.candidates[0].name
+    else:
+        models["candidates"] = {slot.label: slot.name for slot in evaluation.candidates}
+    return models
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    results = config.stash[STORE].results
-    if not results or _is_worker(config):
+    state = config.stash[STATE]
+    evaluation = state.session
+    if evaluation is None or not evaluation.results or _is_worker(config):
         return
     from pytest_forgetting.report.tables import text_table
 
+    results = evaluation.results
     terminalreporter.section("forgetting")
     for line in text_table(results):
         terminalreporter.write_line(line)
-    holm_failures = [r["capability"] for r in results if r.get("holm_verdict") == "fail" and r["verdict"] == "pass"]
+    holm_failures = [f"{r.capability} [{r.candidate}]" if len(evaluation.candidates) > 1 else r.capability
+                     for r in results if r.failed_by_holm]
     if holm_failures:
         terminalreporter.write_line(
             f"Holm correction across capabilities fails: {', '.join(holm_failures)} "
             "(reported as failed test cases forgetting::holm[...])"
         )
-    from pytest_forgetting.fixture import CACHE_STATS
-
-    cache_stats = config.stash.get(CACHE_STATS, None)
-    if cache_stats:
-        terminalreporter.write_line(
-            f"forgetting cache: {cache_stats.get('hits', 0)} item results reused, "
-            f"{cache_stats.get('scored', 0)} scored"
-        )
-    written = config.stash.get(REPORT_FILES, [])
-    if written:
-        names = ", ".join(path.name for path in written)
-        terminalreporter.write_line(f"reports written to {written[0].parent} ({names})")
-        if not any(path.suffix == ".png" for path in written):
+    stats = evaluation.stored.stats
+    if evaluation.stored.active and stats.hits + stats.scored:
+        terminalreporter.write_line(f"forgetting cache: {stats.hits} item results reused, {stats.scored} scored")
+    if state.report_files:
+        names = ", ".join(path.name for path in state.report_files)
+        terminalreporter.write_line(f"reports written to {state.report_files[0].parent} ({names})")
+        if not any(path.suffix == ".png" for path in state.report_files):
             terminalreporter.write_line("no plot.png: install the plot extra (pip install 'pytest-forgetting[plot]')")
 
 
@@ -229,63 +298,55 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.hookimpl(trylast=True)
 def pytest_forgetting_load_model(
-    config: pytest.Config, spec: "ModelSpec", options: "LoadOptions", base: "Optional[ModelHandle]"
-) -> "ModelHandle":
+    config: pytest.Config, spec: "ModelSpec", options: "LoadOptions", base: "Optional[Backend]"
+) -> "Backend":
     from pytest_forgetting.backends.hf.loading import load_model
 
     return load_model(spec, options, base)
 
 
-def _model_pair(request: pytest.FixtureRequest) -> "ModelPair":
-    pair = request.config.stash.get(MODEL_PAIR, None)
-    if pair is None:
+def _session(request: pytest.FixtureRequest) -> "EvaluationSession":
+    session = request.config.stash[STATE].session
+    if session is None:
         pytest.skip(
             "pytest-forgetting: no tuned model given; pass --tuned-model PATH (or set "
             "forgetting_tuned_model in the ini file) to run forgetting checks"
         )
-    return pair
-
-
-def _loaded(request: pytest.FixtureRequest, role: str) -> "ModelHandle":
-    pair = _model_pair(request)
-    try:
-        return pair.base if role == "base" else pair.tuned
-    except ForgettingError as exc:
-        problem = str(exc)
-    pytest.fail(f"pytest-forgetting: {problem}", pytrace=False)
+    return session
 
 
 @pytest.fixture(scope="session")
-def base_model(request: pytest.FixtureRequest) -> "ModelHandle":
-    """The base model, loaded once per session on first use.
+def forgetting_candidate(request: pytest.FixtureRequest) -> "ModelSlot":
+    """The candidate a test runs for: the only one, or this parametrization's (several ``--tuned-model``)."""
+    return _session(request).candidate(getattr(request, "param", None))
+
+
+@pytest.fixture(scope="session")
+def base_model(request: pytest.FixtureRequest) -> "Backend":
+    """The base model's backend, loaded once per session on first use.
 
     Skips when no ``--tuned-model`` is given. With a PEFT adapter, it shares the tuned
     model's weights and runs with the adapter disabled.
     """
-    return _loaded(request, "base")
+    return checked(_session(request).base.backend)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
-def tuned_model(request: pytest.FixtureRequest) -> "ModelHandle":
-    """The tuned model (checkpoint or adapter), loaded once per session on first use."""
-    return _loaded(request, "tuned")
+def tuned_model(forgetting_candidate: "ModelSlot") -> "Backend":
+    """The tuned model's backend (checkpoint or adapter), loaded once per session on first use."""
+    return checked(forgetting_candidate.backend)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-def forgetting(request: pytest.FixtureRequest) -> Iterator["Forgetting"]:
-    """The pair of models and the comparison helpers for the current test.
+def forgetting(request: pytest.FixtureRequest, forgetting_candidate: "ModelSlot") -> Iterator[Forgetting]:
+    """This test's view of the session: the models, its marker settings, and the comparison helpers.
 
-    ``forgetting.base`` and ``forgetting.tuned`` give the handles (loaded on first use,
+    ``forgetting.base`` and ``forgetting.tuned`` give the backends (loaded on first use,
     once per session); ``forgetting.compare(suite)`` scores both and returns a verdict
-    that ``forgetting.check(suite)`` also asserts.
+    that ``forgetting.check(suite)`` also asserts. With several ``--tuned-model``, the test
+    runs once per candidate.
     """
-    from pytest_forgetting.fixture import Forgetting
-
-    context = Forgetting(
-        pair=lambda: _model_pair(request),
-        loaded=lambda role: _loaded(request, role),
-        node=request.node,
-        config=request.config,
-    )
-    yield context
-    context.publish()
+    session = _session(request)
+    view = Forgetting(session, forgetting_candidate, request.node, request.config)
+    yield view
+    view.publish(with_candidate=len(session.candidates) > 1)

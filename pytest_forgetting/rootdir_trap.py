@@ -86,7 +86,7 @@ def _raw_args(config: pytest.Config) -> list[str]:
 
 def _spaced_path_options(args: list[str]) -> list[tuple[str, str]]:
     """``(flag, value)`` for each path option followed by its value as a separate argument."""
-    flags = {option.flag for option in OPTIONS if option.kind == "path"}
+    flags = {option.flag for option in OPTIONS if option.kind in ("path", "paths")}
     found = []
     for index, arg in enumerate(args[:-1]):
         if arg == "--":

@@ -13,8 +13,8 @@ from typing import Any, Callable, Optional
 
 import pytest
 
+from pytest_forgetting.comparison.decision import DEFAULT_ALPHA, DEFAULT_POLICY, parse_alpha, parse_policy
 from pytest_forgetting.errors import ForgettingError
-from pytest_forgetting.markers import POLICIES
 from pytest_forgetting.tolerance import Tolerance, parse_tolerance
 
 DTYPE_CHOICES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
@@ -47,24 +47,6 @@ def parse_batch_size(value: str) -> Optional[int]:
     raise ForgettingError(f"batch size {value!r}: expected 'auto' or a positive integer")
 
 
-def parse_alpha(value: str) -> float:
-    """A significance level strictly between 0 and 1."""
-    try:
-        alpha = float(value)
-    except ValueError:
-        alpha = -1.0
-    if not 0 < alpha < 1:
-        raise ForgettingError(f"alpha {value!r}: expected a number between 0 and 1, e.g. 0.05")
-    return alpha
-
-
-def parse_policy(value: str) -> str:
-    """``non-inferiority`` or ``significant``."""
-    if value not in POLICIES:
-        raise ForgettingError(f"policy {value!r}: expected one of {', '.join(POLICIES)}")
-    return value
-
-
 @dataclass(frozen=True)
 class _Option:
     flag: str
@@ -72,13 +54,14 @@ class _Option:
     ini: str
     help: str
     parse: Optional[Callable[[str], Any]] = None
-    kind: str = "value"  # value | bool | list | path
+    kind: str = "value"  # value | bool | list | path | paths
 
 
 OPTIONS = (
     _Option("--tuned-model", "forgetting_tuned_model", "forgetting_tuned_model",
-            "the fine-tuned model: a checkpoint folder, a PEFT adapter folder, or a model id "
-            "already in the local Hugging Face cache", kind="path"),
+            "a fine-tuned model to check: a checkpoint folder, a PEFT adapter folder, a model id "
+            "already in the local Hugging Face cache, a folder of checkpoints or a glob "
+            "('out/checkpoint-*'); repeat it to check several candidates in one run", kind="paths"),
     _Option("--base-model", "forgetting_base_model", "forgetting_base_model",
             "the base model (optional for an adapter whose adapter_config.json names a base "
             "that is available locally)", kind="path"),
@@ -97,9 +80,10 @@ OPTIONS = (
     _Option("--capability", "forgetting_capabilities", "forgetting_capabilities",
             "run only tests marked with this capability (repeatable)", kind="list"),
     _Option("--forgetting-tolerance", "forgetting_tolerance", "forgetting_tolerance",
-            "default allowed drop: absolute (0.02) or relative ('5%%') [0.02]", parse_tolerance),
+            "default allowed drop of share metrics (accuracy: 0.02 = 2 points) or, relative ('5%%'), "
+            "of every metric; other metrics use their own (NLL 0.05 nats/token) [0.02]", parse_tolerance),
     _Option("--forgetting-alpha", "forgetting_alpha", "forgetting_alpha",
-            "significance level of verdicts [0.05]", parse_alpha),
+            "one-sided significance level of verdicts, between 0 and 0.5 [0.05]", parse_alpha),
     _Option("--forgetting-policy", "forgetting_policy", "forgetting_policy",
             "non-inferiority (pass only when the drop is shown to be within tolerance) or "
             "significant (fail only on a significant drop beyond tolerance) [non-inferiority]",
@@ -129,9 +113,9 @@ def add_options(parser: pytest.Parser) -> None:
             group.addoption(option.flag, action="store_true", default=None, dest=option.dest,
                             help=option.help)
             parser.addini(option.ini, option.help, type="bool", default=False)
-        elif option.kind == "list":
+        elif option.kind in ("list", "paths"):
             group.addoption(option.flag, action="append", default=None, dest=option.dest,
-                            metavar="NAME", help=option.help)
+                            metavar="PATH" if option.kind == "paths" else "NAME", help=option.help)
             parser.addini(option.ini, option.help, type="args", default=[])
         else:
             # parsed in get(), so a bad value fails with one line (argparse adds a usage line)
@@ -143,6 +127,8 @@ def get(config: pytest.Config, dest: str) -> Any:
     """The value of an option: command line, else ini (parsed), else None/False/[]."""
     option = _BY_DEST[dest]
     value = config.getoption(dest)
+    if option.kind == "paths":
+        return _paths(config, option, value)
     if value is not None:
         if option.kind == "path":
             return _relative_to(value, Path(config.invocation_params.dir))
@@ -167,11 +153,19 @@ def get(config: pytest.Config, dest: str) -> Any:
         raise pytest.UsageError(f"pytest-forgetting: ini {option.ini}: {exc}") from None
 
 
+def _paths(config: pytest.Config, option: _Option, value: Optional[list[str]]) -> tuple[list[str], Path]:
+    """A repeatable path option's values and the folder they are relative to (command line, else ini)."""
+    if value:
+        return list(value), Path(config.invocation_params.dir)
+    base = config.inipath.parent if config.inipath else config.rootpath
+    return list(config.getini(option.ini) or []), base
+
+
 def name_the_source(config: pytest.Config, message: str) -> str:
     """``message`` about a model path, with its leading flag named as the ini key when the
     value came from the ini file (``--base-model X: ...`` -> ``ini forgetting_base_model X: ...``)."""
     for option in OPTIONS:
-        if option.kind == "path" and message.startswith(option.flag + " ") and config.getoption(option.dest) is None:
+        if option.kind in ("path", "paths") and message.startswith(option.flag + " ") and not config.getoption(option.dest):
             return f"ini {option.ini} " + message[len(option.flag) + 1:]
     return message
 
@@ -193,18 +187,21 @@ def _relative_to(value: str, base: Path) -> str:
 
 @dataclass(frozen=True)
 class Defaults:
-    """Session-wide decision defaults (markers and assertion arguments override them)."""
+    """Session-wide decision defaults (markers and assertion arguments override them).
 
-    tolerance: Tolerance
+    ``tolerance`` None: each metric's own default (0.02 for share metrics such as accuracy).
+    """
+
+    tolerance: Optional[Tolerance]
     alpha: float
     policy: str
 
 
 def decision_defaults(config: pytest.Config) -> Defaults:
     """The session's default tolerance, alpha and policy."""
+    alpha = get(config, "forgetting_alpha")
     return Defaults(
-        tolerance=get(config, "forgetting_tolerance") or Tolerance(0.02),
-        alpha=get(config, "forgetting_alpha") or 0.05,
-        policy=get(config, "forgetting_policy") or "non-inferiority",
+        tolerance=get(config, "forgetting_tolerance"),
+        alpha=DEFAULT_ALPHA if alpha is None else alpha,
+        policy=get(config, "forgetting_policy") or DEFAULT_POLICY,
     )
-

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from pytest_forgetting import LoadOptions, load_model, load_suite, resolve_pair
-from pytest_forgetting.comparison.verdict import ComparisonResult, decide, resolve_decision
+from pytest_forgetting.comparison.verdict import ComparisonResult, blank_result, decide, resolve_decision
+from pytest_forgetting.scoring.metrics import ACC, NLL
 
 CHOICES = ["one", "two", "three", "four"]
 ROWS = [{"id": f"q{i}", "question": f"What comes after {w}?", "choices": CHOICES, "answer": i % 4}
@@ -20,11 +21,7 @@ ROWS = [{"id": f"q{i}", "question": f"What comes after {w}?", "choices": CHOICES
 
 
 def _template(**fields) -> ComparisonResult:
-    base = dict(capability="c", suite="s", metric="acc", higher_is_better=True, n=0, base_score=0.0,
-                tuned_score=0.0, delta=0.0, ci_low=0.0, ci_high=0.0, p_value=1.0, mde=0.0, forgotten=0,
-                gained=0, tolerance="", tolerance_abs=0.0, policy="", alpha=0.05, verdict="", statistic="",
-                underpowered=False, records=[])
-    return ComparisonResult(**{**base, **fields})
+    return blank_result(**{"capability": "c", "suite": "s", "metric": "acc", **fields})
 
 
 def test_function_form_is_importable_and_compares_two_handles(tiny_models) -> None:
@@ -47,7 +44,7 @@ def test_function_form_is_importable_and_compares_two_handles(tiny_models) -> No
 
 def test_relative_tolerance_is_a_share_of_the_base_score() -> None:
     base = [1.0] * 60 + [0.0] * 40  # base score 0.6
-    result = decide(base, list(base), resolve_decision(tolerance="5%"), template=_template())
+    result = decide(base, list(base), resolve_decision(tolerance="5%"), metric=ACC, template=_template())
     assert result.base_score == pytest.approx(0.6)
     assert result.tolerance == "5%" and result.tolerance_abs == pytest.approx(0.03)
 
@@ -64,7 +61,7 @@ def _identical_quality_failure_rate(n: int, runs: int, seed: int = 1234) -> floa
             pair = (1.0, 0.0) if u < 0.05 else (0.0, 1.0) if u < 0.10 else (1.0, 1.0) if u < 0.73 else (0.0, 0.0)
             base.append(pair[0])
             tuned.append(pair[1])
-        result = decide(base, tuned, resolve_decision(tolerance=0.05), template=_template())
+        result = decide(base, tuned, resolve_decision(tolerance=0.05), metric=ACC, template=_template())
         failures += result.verdict == "fail"
     return failures / runs
 
@@ -86,7 +83,8 @@ def test_non_inferiority_false_failure_rate_on_identical_quality_models() -> Non
 
 RECORDING_CONFTEST = """
 import pytest
-from pytest_forgetting.comparison.verdict import ComparisonResult, decide
+from pytest_forgetting.comparison.verdict import blank_result, decide
+from pytest_forgetting.scoring.metrics import ACC
 
 def counts(n, forgotten, gained):
     base = [1.0] * forgotten + [0.0] * gained + [1.0] * (n - forgotten - gained)
@@ -96,12 +94,9 @@ def counts(n, forgotten, gained):
 @pytest.fixture
 def record_counts(forgetting):
     def record(n, forgotten, gained, **decision):
-        template = ComparisonResult(
-            capability=forgetting.capability.name, suite="s", metric="acc", higher_is_better=True, n=0,
-            base_score=0.0, tuned_score=0.0, delta=0.0, ci_low=0.0, ci_high=0.0, p_value=1.0, mde=0.0,
-            forgotten=0, gained=0, tolerance="", tolerance_abs=0.0, policy="", alpha=0.05, verdict="",
-            statistic="", underpowered=False, records=[])
-        result = decide(*counts(n, forgotten, gained), forgetting.decision(**decision), template=template)
+        template = blank_result(capability=forgetting.capability.name, suite="s", metric="acc")
+        result = decide(*counts(n, forgotten, gained), forgetting.decision(**decision), metric=ACC,
+                        template=template)
         return forgetting.record(result)
     return record
 """
@@ -240,10 +235,10 @@ def test_small(record_counts):
 def test_results_carry_the_paired_standard_error() -> None:
     base = [1.0] * 6 + [0.0] * 2 + [1.0] * 32  # 6 forgotten, 2 gained, n = 40
     tuned = [0.0] * 6 + [1.0] * 2 + [1.0] * 32
-    result = decide(base, tuned, resolve_decision(), template=_template())
+    result = decide(base, tuned, resolve_decision(), metric=ACC, template=_template())
     delta = (2 - 6) / 40
     assert result.se == pytest.approx((((6 + 2) / 40 - delta**2) / 39) ** 0.5)  # RESEARCH.md section 2
-    nll = decide([4.0, 3.0, 5.0], [3.0, 3.5, 4.0], resolve_decision(), template=_template(higher_is_better=False))
+    nll = decide([4.0, 3.0, 5.0], [3.0, 3.5, 4.0], resolve_decision(), metric=NLL, template=_template(metric="nll"))
     assert nll.se == pytest.approx(0.5) and nll.to_dict()["se"] == nll.se  # sd of (-1, 0.5, -1) / sqrt(3)
 
 

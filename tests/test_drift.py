@@ -177,19 +177,19 @@ def test_given_outputs_are_used_instead_of_generating(random_pair) -> None:
 
 
 DRIFT_FILE = """
-from pytest_forgetting import assert_no_drift, capability
-from pytest_forgetting.backends.hf.backend import HFModelHandle
+from pytest_forgetting import capability
+from pytest_forgetting.backends.hf.backend import HFBackend
 
 GENERATED = []
-original = HFModelHandle.generate
+original = HFBackend.generate
 
 
 def counting(self, prompts, **kwargs):
-    GENERATED.append((self.role, len(prompts)))
+    GENERATED.append(("base" if self.adapter is None else "tuned", len(prompts)))
     return original(self, prompts, **kwargs)
 
 
-HFModelHandle.generate = counting
+HFBackend.generate = counting
 ROWS = [{{"prompt": p, "target": "x"}} for p in {prompts!r}]
 
 
@@ -198,7 +198,8 @@ def test_writing(forgetting):
     suite = forgetting.suite(ROWS, "generation", max_new_tokens=4)
     forgetting.check(suite)
     drift = forgetting.drift(suite, max_kl=50.0)
-    assert_no_drift(drift)
+    # 3 items are too few for a bootstrap bound: a drift that is not exactly 0 cannot be shown small
+    assert drift.verdict == "fail" and "3 items are too few for a paired bootstrap" in drift.statistic
     assert GENERATED == [("base", 3), ("tuned", 3)]  # the drift reused the tuned outputs
     assert [r["tuned_answer"] for r in drift.records] == [
         r["tuned_answer"] for r in forgetting.compare(suite).records]
@@ -222,8 +223,8 @@ def test_continuation_logprobs_equal_the_full_pass(random_pair, role) -> None:
     prompts = [shared + handle.encode(t) for t in ("hot cold", "The quick brown fox", "Dear")]
     continuations = [handle.encode(" big small up"), [], handle.encode(" team, please find")]
     assert len(shared) >= MIN_SHARED_PREFIX
-    fast = handle.continuation_logprobs(prompts, continuations, batch_size=3)
-    full = list(handle.token_logprobs([p + c for p, c in zip(prompts, continuations)], batch_size=1))
+    fast = handle.continuation_distributions(prompts, continuations, batch_size=3)
+    full = list(handle.token_distributions([p + c for p, c in zip(prompts, continuations)], batch_size=1))
     for got, whole, prompt, continuation in zip(fast, full, prompts, continuations):
         assert got.shape == (len(continuation) + 1, whole.shape[-1])
         assert torch.allclose(got, whole[len(prompt) - 1 :], atol=1e-5)

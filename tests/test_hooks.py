@@ -9,7 +9,7 @@ import pytest
 FAKE_LOADER_CONFTEST = """
 import json
 import transformers
-from pytest_forgetting.backends.contract import Loglikelihood
+from pytest_forgetting.backends.contract import Backend, Capabilities, Identity, Loglikelihood
 
 calls = {"from_pretrained": 0, "loaded": []}
 _original = transformers.AutoModelForCausalLM.from_pretrained.__func__
@@ -19,8 +19,10 @@ def _counting(cls, *args, **kwargs):
     return _original(cls, *args, **kwargs)
 
 
-class FakeHandle:
+class FakeHandle(Backend):
     '''A backend serving canned scores: the base prefers " yes", the tuned model " no".'''
+
+    capabilities = Capabilities(loglikelihood=True, generate_text=True)
 
     def __init__(self, spec, base):
         self.name = "fake:" + spec.role
@@ -28,9 +30,8 @@ class FakeHandle:
         self.spec = spec
         self.given_base = base
 
-    @property
-    def fingerprint(self):
-        return "fake-" + self.role
+    def identity(self):
+        return Identity("fake-" + self.role, "canned", "remote")
 
     def loglikelihood(self, requests, *, batch_size=None):
         favourite = " yes" if self.role == "base" else " no"
@@ -39,9 +40,6 @@ class FakeHandle:
 
     def generate(self, prompts, *, max_new_tokens=64, stop=(), batch_size=None):
         return ["" for _ in prompts]
-
-    def token_logprobs(self, sequences, *, batch_size=None):
-        raise NotImplementedError
 
 
 def pytest_forgetting_load_model(config, spec, options, base):
@@ -58,12 +56,12 @@ def pytest_unconfigure(config):
 """
 
 USES_FAKE = """
-from pytest_forgetting import ModelHandle, capability
+from pytest_forgetting import Backend, capability
 
 def test_handles_come_from_the_conftest(base_model, tuned_model):
     assert type(base_model).__name__ == type(tuned_model).__name__ == "FakeHandle"
     assert (base_model.name, tuned_model.name) == ("fake:base", "fake:tuned")
-    assert isinstance(tuned_model, ModelHandle)
+    assert isinstance(tuned_model, Backend)
     assert tuned_model.given_base is base_model  # an adapter is handed its loaded base
     assert tuned_model.spec.kind == "adapter" and base_model.spec.kind == "checkpoint"
 

@@ -2,7 +2,7 @@
 
 lm-eval's own ``HFLM.loglikelihood`` (through ``benchmarks/lm_eval_reference.py``) and our
 production path (``score_suite`` -> ``score_multiple_choice`` with the shared-prefix packing
-of ``HFModelHandle.loglikelihood_grouped``, as ``forgetting.compare`` runs it) score the same
+of ``HFBackend.loglikelihood_groups``, as ``forgetting.compare`` runs it) score the same
 items on the same tiny Llama, whose byte-level BPE splits " Paris" into a space and two
 word pieces, so the context/continuation split and the trailing-whitespace move decide the
 numbers. Cases: lm-eval's zero-shot template (questions with surrounding whitespace, one- and
@@ -194,12 +194,12 @@ def test_cases_cover_the_edge_cases(parity):
 
 @pytest.mark.parametrize("batch_size", [1, 8, None], ids=["bs1", "bs8", "auto"])
 def test_multiple_choice_matches_lm_eval(parity, batch_size):
-    from pytest_forgetting.scoring.kinds import render_context, score_suite
+    from pytest_forgetting.scoring.kinds import render_text, score_suite
 
     handle = parity["handle"]
-    assert getattr(handle, "loglikelihood_grouped", None) is not None  # the packed path is on
+    assert getattr(handle, "loglikelihood_groups", None) is not None  # the packed path is on
     calls = {"grouped": 0, "fallback": 0}
-    grouped, plain = handle.loglikelihood_grouped, handle.loglikelihood
+    grouped, plain = handle.loglikelihood_groups, handle.loglikelihood
 
     def count_grouped(groups, **kwargs):
         calls["grouped"] += 1
@@ -209,7 +209,7 @@ def test_multiple_choice_matches_lm_eval(parity, batch_size):
         calls["fallback"] += 1
         return plain(requests, **kwargs)
 
-    handle.loglikelihood_grouped, handle.loglikelihood = count_grouped, count_plain
+    handle.loglikelihood_groups, handle.loglikelihood = count_grouped, count_plain
     try:
         failures = []
         for case in parity["cases"]:
@@ -219,7 +219,7 @@ def test_multiple_choice_matches_lm_eval(parity, batch_size):
             for item, record, acc, acc_norm, ref in zip(suite.items, scores.records, scores.metrics["acc"],
                                                         scores.metrics["acc_norm"], reference["items"]):
                 where = f"{case['name']} item {item.id}"
-                assert render_context(handle, suite, item) == ref["context"], where
+                assert render_text(handle, suite, item) == ref["context"], where
                 assert [suite.settings.target_delimiter + c for c in item.choices] == ref["continuations"], where
                 deltas = [abs(a - b) for a, b in zip(record["loglikelihoods"], ref["loglikelihoods"])]
                 if max(deltas) > TOLERANCE:
@@ -231,6 +231,6 @@ def test_multiple_choice_matches_lm_eval(parity, batch_size):
                     failures.append(f"{where}: (pred, pred_norm, acc, acc_norm, is_greedy) {mine} vs {theirs}")
         assert not failures, "\n".join(failures)
     finally:
-        del handle.loglikelihood_grouped, handle.loglikelihood
+        del handle.loglikelihood_groups, handle.loglikelihood
     assert calls["grouped"] == len(parity["cases"])
     assert calls["fallback"] == 2  # the two long groups: too long to pack (the second even alone)

@@ -19,7 +19,8 @@ from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.backends.hf import greedy
 from pytest_forgetting.backends.hf.loading import load_model
 from pytest_forgetting.backends.spec import LoadOptions, resolve_pair
-from pytest_forgetting.scoring.drift import score_drift, text_windows
+from pytest_forgetting.backends.windows import text_windows
+from pytest_forgetting.scoring.drift import score_drift
 from pytest_forgetting.scoring.suites import load_suite
 from tests import tiny
 
@@ -141,7 +142,7 @@ def _close(got, expected):
 @pytest.mark.parametrize("loop", [True, False], ids=["greedy-loop", "transformers-generate"])
 def test_generation_on_a_prompt_longer_than_the_context_uses_its_last_tokens(gpt2, role, loop, monkeypatch) -> None:
     if not loop:  # the model.generate fallback truncates the same way
-        monkeypatch.setattr("pytest_forgetting.backends.hf.backend.supports_greedy_loop", lambda model: False)
+        monkeypatch.setattr("pytest_forgetting.backends.hf.generation.supports_greedy_loop", lambda model: False)
     handle, new = gpt2.handles[role], 6
     ids = _encode(gpt2, LONG_TEXT)
     assert handle.max_length == 256 and len(ids) > 1000
@@ -227,13 +228,13 @@ def test_text_drift_on_a_long_text_equals_the_window_by_window_reference(gpt2, m
     ids = _encode(gpt2, LONG_TEXT)
     assert len(ids) > 4 * 256
     fed = []
-    original = type(base).token_logprobs
+    original = type(base).token_distributions
 
     def spying(self, sequences, **kwargs):
         fed.extend(len(s) for s in sequences)
         return original(self, sequences, **kwargs)
 
-    monkeypatch.setattr(type(base), "token_logprobs", spying)
+    monkeypatch.setattr(type(base), "token_distributions", spying)
     drift = score_drift(base, tuned, load_suite([{"text": LONG_TEXT}], "text"), batch_size=2)
     assert fed and max(fed) == 256  # nothing past the model's positions
     expected_kl, expected_rate = _reference_text_drift(gpt2, ids, 256)

@@ -140,5 +140,5 @@ def test_validated_spec() -> None:
     assert spec.name == "math" and spec.tolerance == Tolerance(0.05, relative=True) and spec.alpha == 0.1
     with pytest.raises(ForgettingError, match="exactly one capability name"):
         validate_marker_args((), {}, where="t")
-    with pytest.raises(ForgettingError, match="alpha must be a number between 0 and 1"):
+    with pytest.raises(ForgettingError, match="alpha 2: expected a one-sided significance level between 0 and 0.5"):
         validate_marker_args(("x",), {"alpha": 2}, where="t")

@@ -37,7 +37,7 @@ USES_BOTH = """
 import torch
 
 def test_one(base_model, tuned_model):
-    assert base_model.role == "base" and tuned_model.role == "tuned"
+    assert base_model.adapter is None and base_model.name != tuned_model.name
 
 def test_two(tuned_model):
     assert tuned_model.loglikelihood([("Question: 2 + 3?", " 5")])[0].logprob < 0

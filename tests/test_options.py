@@ -231,7 +231,7 @@ FROM_CACHE = """
 from pathlib import Path
 
 def test_from_cache(forgetting, base_model, tuned_model):
-    spec = forgetting.pair.{role}_spec
+    spec = (forgetting.session.base if "{role}" == "base" else forgetting.slot).spec
     assert spec.source == {model_id!r}
     assert Path(spec.path).resolve() == Path({snapshot!r}).resolve()
     assert {role}_model.name == {model_id!r}

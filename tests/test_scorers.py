@@ -13,6 +13,7 @@ from pytest_forgetting.scoring import scorers
 from pytest_forgetting.scoring.kinds import score_generation
 from pytest_forgetting.scoring.registry import ScorerRegistry, build_registry
 from pytest_forgetting.scoring.scorers import (
+    Scorer,
     contains,
     exact_match,
     extract_number,
@@ -139,7 +140,8 @@ def test_no_forbidden_and_hits() -> None:
 def test_builtin_registry() -> None:
     registry = build_registry()
     assert registry.names() == ["contains", "exact_match", "no_forbidden", "numeric", "regex"]
-    assert resolve_scorer("numeric", registry) is numeric
+    scorer = resolve_scorer("numeric", registry)
+    assert scorer.fn is numeric and scorer.metric.binary and scorer.metric.higher_is_better
 
 
 def test_unknown_scorer_suggests_a_close_name() -> None:
@@ -317,8 +319,10 @@ def test_evaluate_loads_a_local_metric_offline(metric_path: Path) -> None:
 
 
 def test_evaluate_scorer_from_local_module(metric_path: Path) -> None:
-    scorer = resolve_scorer(f"evaluate:{metric_path}", build_registry())
-    assert scorer.__name__ == f"evaluate:{metric_path}"
+    with pytest.raises(ForgettingError, match="its direction and range are not declared; declare them"):
+        resolve_scorer(f"evaluate:{metric_path}", build_registry())  # an unknown metric says nothing of itself
+    scorer = resolve_scorer(Scorer(f"evaluate:{metric_path}", unit="word overlap", high=10.0), build_registry())
+    assert scorer.name == f"evaluate:{metric_path}" and not scorer.metric.binary
     # default: every target is a reference, the first result entry is the score
     assert scorer("the cat sat", ["the cat sat down", "a dog"]) == 0.75
     assert scorer("the cat sat", ["the cat sat down", "a dog"], key="n_references") == 2.0
@@ -328,14 +332,14 @@ def test_evaluate_scorer_from_local_module(metric_path: Path) -> None:
 def test_evaluate_scorer_in_a_suite(metric_path: Path) -> None:
     suite = load_suite(
         [{"prompt": "A", "target": ["red green blue yellow"]}, {"prompt": "B", "target": "one two"}],
-        "generation", scorer=f"evaluate:{metric_path}",
+        "generation", scorer=Scorer(f"evaluate:{metric_path}", unit="word overlap"),
     )
     scores = score_generation(ScriptedHandle({"A": "red blue", "B": "zero"}), suite)
     assert scores.metrics[f"evaluate:{metric_path}"] == [0.5, 0.0]
 
 
 def test_evaluate_unknown_metric_offline_is_one_line() -> None:
-    scorer = resolve_scorer("evaluate:no_such_metric_for_pytest_forgetting", build_registry())
+    scorer = Scorer("evaluate:no_such_metric_for_pytest_forgetting", higher_is_better=False)
     with pytest.raises(ForgettingError) as info:
         scorer("x", ["x"])
     message = str(info.value)
@@ -395,7 +399,7 @@ def test_hook_registers_an_evaluate_metric_under_a_short_name(pytester: pytest.P
 from pytest_forgetting.scoring.scorers import evaluate_scorer
 
 def pytest_forgetting_register_scorers(registry):
-    registry.add("overlap", evaluate_scorer({str(metric_path)!r}))
+    registry.add("overlap", evaluate_scorer({str(metric_path)!r}, unit="word overlap"))
 """)
     pytester.makepyfile("""
 from pytest_forgetting import capability

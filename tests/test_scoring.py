@@ -17,14 +17,15 @@ import torch.nn.functional as F
 
 from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.backends.hf.batching import is_out_of_memory, keep_reduced_batch_size, map_batched
-from pytest_forgetting.backends.contract import Loglikelihood
-from pytest_forgetting.backends.hf.backend import HFModelHandle, cut_at_stop
+from pytest_forgetting.backends.contract import Backend, Capabilities, Identity, Loglikelihood
+from pytest_forgetting.backends.hf.backend import HFBackend
+from pytest_forgetting.backends.hf.text import cut_at_stop
 from pytest_forgetting.backends.hf.loading import load_model
 from pytest_forgetting.backends.spec import LoadOptions, resolve_pair
 from pytest_forgetting.scoring import progress as progress_module
+from pytest_forgetting.backends.windows import rolling_windows
 from pytest_forgetting.scoring.kinds import (
-    render_context,
-    rolling_windows,
+    render_text,
     score_generation,
     score_multiple_choice,
     score_perplexity,
@@ -247,8 +248,8 @@ def test_bos_adding_tokenizer_scores_no_extra_bos(fresh_base, reference, monkeyp
 def test_prefix_token_falls_back_to_eos() -> None:
     no_bos = SimpleNamespace(tokenizer=SimpleNamespace(bos_token_id=None, eos_token_id=7))
     with_bos = SimpleNamespace(tokenizer=SimpleNamespace(bos_token_id=3, eos_token_id=7))
-    assert HFModelHandle.prefix_token_id.fget(no_bos) == 7
-    assert HFModelHandle.prefix_token_id.fget(with_bos) == 3
+    assert HFBackend.prefix_token_id.fget(no_bos) == 7
+    assert HFBackend.prefix_token_id.fget(with_bos) == 3
 
 
 # -- multiple choice against the reference ------------------------------------------------------------
@@ -308,10 +309,14 @@ def test_context_longer_than_max_length_is_left_truncated(pair, reference, monke
     assert result.logprob == close(expected)
 
 
-class ScriptedLoglikelihoods:
-    """A handle returning chosen log-likelihoods per continuation (for acc/acc_norm rules)."""
+class ScriptedLoglikelihoods(Backend):
+    """A backend returning chosen log-likelihoods per continuation (for acc/acc_norm rules)."""
 
-    name, role = "scripted", "tuned"
+    name = "scripted"
+    capabilities = Capabilities(loglikelihood=True)
+
+    def identity(self) -> Identity:
+        return Identity("scripted", "none", "cpu")
 
     def __init__(self, values: dict[str, float]) -> None:
         self.values = values
@@ -389,11 +394,11 @@ def test_loglikelihood_independent_of_batch_size(pair) -> None:
 def test_token_logprobs_independent_of_batch_size(pair, reference) -> None:
     base = pair[0]
     sequences = [ref_encode(reference, p * 3) for p in PROMPTS]
-    one = list(base.token_logprobs(sequences, batch_size=1))
+    one = list(base.token_distributions(sequences, batch_size=1))
     assert [t.shape for t in one] == [(len(s), len(reference.tokenizer)) for s in sequences]
     assert all(t.dtype == torch.float32 for t in one)
     for batch_size in (8, None):
-        other = list(base.token_logprobs(sequences, batch_size=batch_size))
+        other = list(base.token_distributions(sequences, batch_size=batch_size))
         assert max(float((a - b).abs().max()) for a, b in zip(one, other)) <= TOL
     direct = ref_logprobs(reference.models["base"], sequences[3])
     assert float((one[3] - direct).abs().max()) <= TOL
@@ -618,7 +623,7 @@ def test_greedy_loop_rows_leave_the_batch_when_done(pair, reference) -> None:
     base = pair[0]
     prompts = [ref_encode(reference, p) for p in PROMPTS]  # no shared prefix: one prompt pass
     options = dict(max_new_tokens=5, eos_token_ids=[], pad_token_id=0, device=torch.device("cpu"))
-    with base.shared.running_as("base"), ForwardSpy(base) as spy:
+    with base.shared.running_as(None), ForwardSpy(base) as spy:
         free = greedy_continuations(base.shared.model, prompts, **options)
         free_rows = [rows for rows, _ in spy.shapes]
         spy.shapes.clear()
@@ -645,7 +650,7 @@ def test_eos_ends_a_row_and_is_left_out(pair, reference) -> None:
 
     base = pair[0]
     prompts = [ref_encode(reference, p) for p in PROMPTS]
-    with base.shared.running_as("base"):
+    with base.shared.running_as(None):
         free = greedy_continuations(base.shared.model, prompts, max_new_tokens=4, eos_token_ids=[],
                                     pad_token_id=0, device=torch.device("cpu"))
         eos = free[1][1]  # pretend the second token of prompt 1 is EOS
@@ -658,10 +663,10 @@ def test_eos_ends_a_row_and_is_left_out(pair, reference) -> None:
 
 def test_generation_falls_back_to_transformers_generate(pair, reference, monkeypatch) -> None:
     """A model the greedy loop cannot drive is decoded by model.generate, with the same result."""
-    from pytest_forgetting.backends.hf import backend as hf
+    from pytest_forgetting.backends.hf import generation
 
     tuned = pair[1]
-    monkeypatch.setattr(hf, "supports_greedy_loop", lambda model: False)
+    monkeypatch.setattr(generation, "supports_greedy_loop", lambda model: False)
     calls = []
     original = tuned.shared.model.generate
 
@@ -758,14 +763,14 @@ def test_chat_template_wraps_the_prompt(fresh_base) -> None:
     fresh_base.tokenizer.chat_template = CHAT_TEMPLATE
     suite = load_suite([{"prompt": "hot cold", "target": "x"}], "generation", chat_template=True,
                        system_prompt="Be brief.", max_new_tokens=4)
-    rendered = render_context(fresh_base, suite, suite.items[0])
+    rendered = render_text(fresh_base, suite, suite.items[0])
     assert rendered == "<|system|>Be brief.<|end|><|user|>hot cold<|end|><|assistant|>"
     no_system = load_suite([{"prompt": "hot cold"}], "generation", chat_template=True)
-    assert render_context(fresh_base, no_system, no_system.items[0]) == "<|user|>hot cold<|end|><|assistant|>"
+    assert render_text(fresh_base, no_system, no_system.items[0]) == "<|user|>hot cold<|end|><|assistant|>"
     scores = score_generation(fresh_base, suite)
     assert scores.records[0]["output"] == fresh_base.generate([rendered], max_new_tokens=4)[0]
     plain = load_suite([{"prompt": "hot cold", "target": "x"}], "generation", max_new_tokens=4)
-    assert render_context(fresh_base, plain, plain.items[0]) == "hot cold"
+    assert render_text(fresh_base, plain, plain.items[0]) == "hot cold"
 
 
 # -- perplexity ------------------------------------------------------------------------------------------
@@ -842,7 +847,7 @@ def test_scoring_reports_progress_through_the_sink(pair) -> None:
     lines: list[str] = []
     progress_module.set_sink(lines.append)
     try:
-        score_multiple_choice(pair[0], load_suite(MC_ROWS, "multiple_choice", name="facts"))
+        score_multiple_choice(pair[0], load_suite(MC_ROWS, "multiple_choice", name="facts"), label="base")
     finally:
         progress_module.set_sink(None)
     n_items = len(MC_ROWS)  # shared-prefix scoring counts questions, not choices

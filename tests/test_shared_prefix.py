@@ -34,7 +34,7 @@ def test_grouped_equals_per_choice(pair, role: int) -> None:
 def test_too_long_groups_fall_back(pair) -> None:
     base = pair[0]
     long_context = "hot cold " * 200  # beyond the tiny model's 256 positions
-    grouped = base.loglikelihood_grouped([(long_context, [" up", " down"])])
+    grouped = base.loglikelihood_groups([(long_context, [" up", " down"])])
     single = base.loglikelihood([(long_context, " up"), (long_context, " down")])
     assert [r.logprob for r in grouped[0]] == pytest.approx([r.logprob for r in single], abs=1e-5)
 

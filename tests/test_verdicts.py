@@ -117,7 +117,6 @@ from pytest_forgetting import capability
 
 @pytest.mark.parametrize("name", ["a", "b", "c", "d"])
 def test_cap(forgetting, name):
-    forgetting.record  # noqa
     result = forgetting.compare(forgetting.suite({str(self_labelled_suite)!r}, "multiple_choice"),
                                 capability=name, tolerance=1.0)
     assert result.passed
@@ -131,16 +130,17 @@ def test_cap(forgetting, name):
     result.stdout.fnmatch_lines(["*= forgetting =*"])
 
 
-def _decided(base, tuned, *, higher_is_better=True, tolerance=0.05, policy="non-inferiority"):
-    from pytest_forgetting.comparison.verdict import ComparisonResult, decide, resolve_decision
+def _decided(base, tuned, *, higher_is_better=True, binary=None, tolerance=0.05, policy="non-inferiority"):
+    import math
 
-    template = ComparisonResult(
-        capability="c", suite="s", metric="m", higher_is_better=higher_is_better, n=0, base_score=0.0,
-        tuned_score=0.0, delta=0.0, ci_low=0.0, ci_high=0.0, p_value=1.0, mde=0.0, forgotten=0, gained=0,
-        tolerance="", tolerance_abs=0.0, policy=policy, alpha=0.05, verdict="", statistic="",
-        underpowered=False, base_model="b", tuned_model="t", records=[],
-    )
-    return decide(base, tuned, resolve_decision(tolerance=tolerance, policy=policy), template=template)
+    from pytest_forgetting.comparison.verdict import blank_result, decide, resolve_decision
+    from pytest_forgetting.scoring.metrics import Metric
+
+    binary = higher_is_better if binary is None else binary
+    metric = Metric("m", higher_is_better=higher_is_better, binary=binary, unit="share of items",
+                    high=1.0 if binary else math.inf)
+    template = blank_result(capability="c", suite="s", metric="m", base_model="b", tuned_model="t")
+    return decide(base, tuned, resolve_decision(tolerance=tolerance, policy=policy), metric=metric, template=template)
 
 
 def test_underpowered_means_the_interval_straddles_the_tolerance() -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Callable, Literal, Optional, Sequence
 
 from pytest_forgetting.errors import ForgettingError
 
-Kind = Literal["checkpoint", "adapter"]
+Kind = Literal["checkpoint", "adapter", "external"]
 Role = Literal["base", "tuned"]
 
 SAFETENSORS_SUFFIX = ".safetensors"
@@ -29,7 +30,9 @@ class ModelSpec:
         role: ``"base"`` or ``"tuned"``.
         source: what the user gave (a path or a model id).
         path: the local folder holding the files.
-        kind: ``"checkpoint"`` (config.json + weights) or ``"adapter"`` (PEFT adapter).
+        kind: ``"checkpoint"`` (config.json + weights), ``"adapter"`` (PEFT adapter), or
+            ``"external"``: a source a plugin claimed (a server URL, a hosted model id), loaded
+            by that plugin's ``pytest_forgetting_load_model``; it has no local path.
         pickle_weights: True when the only weights are pickle files (``*.bin``).
         needs_remote_code: True when ``config.json`` maps to custom code (``auto_map``).
         base: for an adapter, the spec of the base model it is applied to.
@@ -38,7 +41,7 @@ class ModelSpec:
 
     role: Role
     source: str
-    path: Path
+    path: Optional[Path]
     kind: Kind
     pickle_weights: bool = False
     needs_remote_code: bool = False
@@ -60,6 +63,52 @@ class LoadOptions:
     batch_size: Optional[int] = None  # None = automatic
     trust_remote_code: bool = False
     allow_pickle: bool = False
+
+
+def expand_candidates(values: Sequence[str], relative_to: Path,
+                      claims: Optional[Callable[[str, str], bool]] = None) -> list[str]:
+    """Every ``--tuned-model`` value as the candidates it names, in order, each once.
+
+    A value with glob characters (``out/checkpoint-*``) that is not itself a path names the
+    matching folders; a folder that is neither a checkpoint nor an adapter but holds model
+    folders (a training run's ``out/``) names those. Both are sorted by name with numbers
+    compared as numbers, so ``checkpoint-500`` comes before ``checkpoint-1000``. Anything
+    else (a model folder, a model id, a source a plugin ``claims``) is kept as given. Relative
+    paths are taken from ``relative_to``.
+    """
+    expanded: list[str] = []
+    for value in values:
+        if claims is not None and claims(value, "tuned"):
+            expanded.append(value)
+            continue
+        path = Path(os.path.expanduser(value))
+        if not path.is_absolute():
+            path = relative_to / path
+        if any(char in value for char in "*?[") and not path.exists():
+            matches = sorted((p for p in path.parent.glob(path.name) if p.is_dir()), key=natural_key)
+            if not matches:
+                raise ForgettingError(f"--tuned-model {value}: matches no folder; give a model folder or a glob such as out/checkpoint-*")
+            expanded += [str(p) for p in matches]
+        elif path.is_dir() and not _is_model_folder(path):
+            inside = sorted((p for p in path.iterdir() if p.is_dir() and _is_model_folder(p)), key=natural_key)
+            expanded += [str(p) for p in inside] if inside else [str(path)]  # none: inspect_folder says why
+        else:
+            expanded.append(str(path) if path.exists() else value)
+    seen: set[str] = set()
+    for source in expanded:
+        if source in seen:
+            raise ForgettingError(f"--tuned-model {source}: given twice; name each candidate once")
+        seen.add(source)
+    return expanded
+
+
+def natural_key(path: Path) -> list[object]:
+    """Sort key comparing the digit runs of a name as numbers (``checkpoint-500 < checkpoint-1000``)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def _is_model_folder(path: Path) -> bool:
+    return (path / "config.json").exists() or (path / "adapter_config.json").exists()
 
 
 def locate(source: str, role: str, flag: str) -> Path:
@@ -151,7 +200,8 @@ def _has_tokenizer(names: set[str]) -> bool:
 
 
 def resolve_pair(
-    tuned_source: str, base_source: Optional[str], options: LoadOptions
+    tuned_source: str, base_source: Optional[str], options: LoadOptions,
+    claims: Optional[Callable[[str, str], bool]] = None,
 ) -> tuple[ModelSpec, ModelSpec]:
     """Resolve ``--tuned-model`` and ``--base-model`` into (base, tuned) specs.
 
@@ -159,50 +209,94 @@ def resolve_pair(
     weights: missing paths, unknown folders, an adapter whose base is not available
     offline, a full checkpoint without a base, pickle-only weights, custom code.
     """
-    tuned_path = locate(tuned_source, "tuned", "--tuned-model")
-    tuned = inspect_folder(tuned_path, tuned_source, "tuned", "--tuned-model")
-    if tuned.kind == "adapter":
-        adapter_config = read_json(tuned_path / "adapter_config.json", "--tuned-model", tuned_source)
-        named_base = adapter_config.get("base_model_name_or_path")
-        if base_source is None:
-            if not named_base:
-                raise ForgettingError(
-                    f"--tuned-model {tuned_source}: adapter_config.json names no base model; "
-                    "pass --base-model PATH"
-                )
-            try:
-                base_path = locate(named_base, "base", "adapter base")
-            except ForgettingError:
-                raise ForgettingError(
-                    f"--tuned-model {tuned_source}: the adapter's base '{named_base}' cannot be "
-                    "found offline (not a folder, not in the local Hugging Face cache); pass "
-                    "--base-model PATH"
-                ) from None
-            base_source = named_base
-        else:
-            base_path = locate(base_source, "base", "--base-model")
-    else:
-        if base_source is None:
+    base, (tuned,) = resolve_models([tuned_source], base_source, options, claims)
+    return base, tuned
+
+
+def resolve_models(
+    tuned_sources: Sequence[str], base_source: Optional[str], options: LoadOptions,
+    claims: Optional[Callable[[str, str], bool]] = None,
+) -> tuple[ModelSpec, list[ModelSpec]]:
+    """Resolve one base and any number of tuned candidates into specs.
+
+    ``claims(source, role)`` says whether a plugin serves ``source`` itself (a URL, a hosted
+    id): such a source becomes an ``"external"`` spec and is not looked for on disk. Without
+    ``base_source``, the adapters' configs name the base; they must all name the same one.
+    """
+    if not tuned_sources:
+        raise ForgettingError("--tuned-model: no tuned model given; pass --tuned-model PATH")
+    claimed = claims or (lambda source, role: False)
+    tuned = [_tuned_spec(source, claimed) for source in tuned_sources]
+    if base_source is None:
+        named = {spec.source: _named_base(spec) for spec in tuned}
+        bases = sorted(set(named.values()))
+        if len(bases) > 1:
+            listing = "; ".join(f"{source} names {base}" for source, base in named.items())
             raise ForgettingError(
-                f"--tuned-model {tuned_source}: is a full checkpoint, which names no base; pass "
-                "--base-model PATH (the model it was fine-tuned from)"
+                f"--tuned-model: the candidates name different base models ({listing}); pass "
+                "--base-model PATH to compare them all against one base"
             )
-        base_path = locate(base_source, "base", "--base-model")
-    base = inspect_folder(base_path, base_source, "base", "--base-model")
-    if base.kind != "checkpoint":
+        base_source = bases[0]
+        try:
+            base = _base_spec(base_source, claimed, "adapter base")
+        except ForgettingError:
+            raise ForgettingError(
+                f"--tuned-model {tuned[0].source}: the adapter's base '{base_source}' cannot be "
+                "found offline (not a folder, not in the local Hugging Face cache); pass "
+                "--base-model PATH"
+            ) from None
+    else:
+        base = _base_spec(base_source, claimed, "--base-model")
+    if base.kind == "adapter":
         raise ForgettingError(
             f"--base-model {base_source}: is a PEFT adapter; the base must be a full checkpoint "
             "(config.json + weights)"
         )
-    for spec, flag in ((base, "--base-model"), (tuned, "--tuned-model")):
-        _check_safety(spec, flag, options)
-    if tuned.kind == "adapter":
-        tuned = _with(tuned, base=base)
-    if tuned.tokenizer_path is None:
-        tuned = _with(tuned, tokenizer_path=base.tokenizer_path or base.path)
-    if base.tokenizer_path is None:
-        base = _with(base, tokenizer_path=base.path)
-    return base, tuned
+    _check_safety(base, "--base-model", options)
+    resolved = []
+    for spec in tuned:
+        _check_safety(spec, "--tuned-model", options)
+        if spec.kind == "adapter":
+            if base.kind == "external":
+                raise ForgettingError(
+                    f"--tuned-model {spec.source}: a PEFT adapter needs a local base checkpoint, but "
+                    f"the base {base.source} is served by a plugin; serve the adapter with it too"
+                )
+            spec = replace(spec, base=base)
+        if spec.tokenizer_path is None and base.kind != "external":
+            spec = replace(spec, tokenizer_path=base.tokenizer_path or base.path)
+        resolved.append(spec)
+    if base.tokenizer_path is None and base.kind != "external":
+        base = replace(base, tokenizer_path=base.path)
+    return base, resolved
+
+
+def _tuned_spec(source: str, claimed: Callable[[str, str], bool]) -> ModelSpec:
+    if claimed(source, "tuned"):
+        return ModelSpec(role="tuned", source=source, path=None, kind="external")
+    return inspect_folder(locate(source, "tuned", "--tuned-model"), source, "tuned", "--tuned-model")
+
+
+def _base_spec(source: str, claimed: Callable[[str, str], bool], flag: str) -> ModelSpec:
+    if claimed(source, "base"):
+        return ModelSpec(role="base", source=source, path=None, kind="external")
+    return inspect_folder(locate(source, "base", flag), source, "base", "--base-model")
+
+
+def _named_base(spec: ModelSpec) -> str:
+    """The base an adapter's config names (a full checkpoint or a claimed source names none)."""
+    if spec.kind != "adapter":
+        raise ForgettingError(
+            f"--tuned-model {spec.source}: is a {'full checkpoint' if spec.kind == 'checkpoint' else 'model served by a plugin'}, "
+            "which names no base; pass --base-model PATH (the model it was fine-tuned from)"
+        )
+    assert spec.path is not None
+    named = read_json(spec.path / "adapter_config.json", "--tuned-model", spec.source).get("base_model_name_or_path")
+    if not named:
+        raise ForgettingError(
+            f"--tuned-model {spec.source}: adapter_config.json names no base model; pass --base-model PATH"
+        )
+    return str(named)
 
 
 def _check_safety(spec: ModelSpec, flag: str, options: LoadOptions) -> None:
@@ -219,5 +313,3 @@ def _check_safety(spec: ModelSpec, flag: str, options: LoadOptions) -> None:
         )
 
 
-def _with(spec: ModelSpec, **changes: object) -> ModelSpec:
-    return replace(spec, **changes)  # type: ignore[arg-type]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any, Optional
 
-from pytest_forgetting.comparison.verdict import ComparisonResult, resolve_decision
-from pytest_forgetting.errors import ForgettingDetected
+from pytest_forgetting.comparison.decision import resolve_decision
+from pytest_forgetting.comparison.result import ComparisonResult
+from pytest_forgetting.comparison.verdict import redecide
+from pytest_forgetting.errors import ForgettingDetected, ForgettingError
 from pytest_forgetting.tolerance import ToleranceLike
 
 #: Forgotten items shown in a failure message.
@@ -22,20 +25,23 @@ def assert_no_forgetting(
     """Fail the test unless ``result``'s verdict passes.
 
     ``tolerance``/``policy``/``alpha`` given here re-decide the same scores (the helper's
-    argument wins over the marker and the session default). Returns the (re)decided result.
+    argument wins over the marker and the session default). The result is updated in place,
+    so every report shows the decision made here; it is also returned.
     """
     __tracebackhide__ = True
     if tolerance is not None or policy is not None or alpha is not None:
-        redecided = result.redecide(resolve_decision(
-            tolerance=tolerance if tolerance is not None else result.tolerance,
-            policy=policy or result.policy,
-            alpha=alpha if alpha is not None else result.alpha,
-            family_size=result.family_size,
-        ))
-        recorder = getattr(result, "_recorder", None)
-        if recorder is not None:  # recorded by the forgetting fixture: report what was decided
-            recorder.replace(result, redecided)
-        result = redecided
+        try:
+            decision = resolve_decision(
+                tolerance=tolerance if tolerance is not None else result.tolerance,
+                policy=policy or result.policy,
+                alpha=alpha if alpha is not None else result.alpha,
+                family_size=result.family_size,
+            )
+        except ForgettingError as exc:
+            raise ForgettingError(f"assert_no_forgetting({result.capability!r}): {exc}") from None
+        decided = redecide(result, decision)
+        for field in fields(result):
+            setattr(result, field.name, getattr(decided, field.name))
     if not result.passed:
         raise ForgettingDetected(failure_message(result))
     return result
@@ -63,15 +69,19 @@ def failure_message(result: ComparisonResult) -> str:
         f"  {'':<22}{'base':>10}{'tuned':>10}{'delta':>10}",
         f"  {result.metric:<22}{result.base_score:>10.3f}{result.tuned_score:>10.3f}{result.delta:>+10.3f}",
         f"  {'interval':<22}[{result.ci_low:+.3f}, {result.ci_high:+.3f}] ({bound_name} decides, "
-        f"{int(round((1 - result.alpha) * 100))}% one-sided)",
+        f"{result.level} one-sided)",
         f"  {'p-value (tuned worse)':<22}{result.p_value:.4f}",
         f"  {'items':<22}n={result.n}, forgotten={result.forgotten}, gained={result.gained}",
         f"  {'test':<22}{result.statistic}",
     ]
+    perplexity = result.extra.get("base", {}).get("perplexity"), result.extra.get("tuned", {}).get("perplexity")
+    if None not in perplexity:
+        lines.append(f"  {'perplexity':<22}{perplexity[0]:>10.3f}{perplexity[1]:>10.3f}  (token-weighted over "
+                     f"all items; the decision uses {result.metric}, the mean over items)")
     if result.underpowered:
         lines.append(
-            f"  warning: with n={result.n} the smallest detectable drop is {result.mde:.3f} > tolerance "
-            f"{result.tolerance_abs:.3f}: add items to this suite to make the check decisive"
+            f"  warning: with n={result.n} the smallest detectable drop is {result.amount(result.mde)} > tolerance "
+            f"{result.amount(result.tolerance_abs)}: add items to this suite to make the check decisive"
         )
     if result.extra.get("top_shifted"):
         shifted = ", ".join(f"{token!r} x{count}" for token, count in result.extra["top_shifted"][:5])

@@ -104,6 +104,8 @@ class PairedContinuous:
     alpha: float
     mde: float
     higher_is_better: bool = True
+    se: float = math.nan
+    n_clusters: int | None = None
 
     @property
     def observed_drop(self) -> float:
@@ -226,20 +228,24 @@ def tango_interval(
     return solve(z, -1.0), solve(-z, 1.0)
 
 
-def _clustered_se(d: np.ndarray, clusters: Sequence[Hashable]) -> tuple[float, int]:
-    if len(clusters) != d.size:
+def _cluster_index(clusters: Sequence[Hashable], n: int, caller: str) -> tuple[np.ndarray, int]:
+    """Each item's cluster as 0..C-1 (first-seen order), and C; at least 2 clusters."""
+    if len(clusters) != n:
         raise ValueError(
-            f"paired_binary: {len(clusters)} cluster ids for {d.size} items; expected one "
-            "cluster id per item"
+            f"{caller}: {len(clusters)} cluster ids for {n} items; expected one cluster id per item"
         )
     codes: dict[Hashable, int] = {}
-    index = np.fromiter((codes.setdefault(k, len(codes)) for k in clusters), np.intp, d.size)
-    n_c = len(codes)
-    if n_c < 2:
+    index = np.fromiter((codes.setdefault(k, len(codes)) for k in clusters), np.intp, n)
+    if len(codes) < 2:
         raise ValueError(
-            "paired_binary: all items are in one cluster; a clustered standard error needs "
+            f"{caller}: all items are in one cluster; a clustered standard error needs "
             "at least 2 clusters (pass clusters=None for independent items)"
         )
+    return index, len(codes)
+
+
+def _clustered_se(d: np.ndarray, clusters: Sequence[Hashable], caller: str = "paired_binary") -> tuple[float, int]:
+    index, n_c = _cluster_index(clusters, d.size, caller)
     sums = np.bincount(index, weights=d - d.mean(), minlength=n_c)
     return math.sqrt(n_c / (n_c - 1) * float(np.sum(sums**2))) / d.size, n_c
 
@@ -333,9 +339,16 @@ def paired_binary(
     )
 
 
-def paired_se(base: Sequence[float] | np.ndarray, tuned: Sequence[float] | np.ndarray) -> float:
-    """Paired standard error of ``mean(tuned - base)``: ``sd(d) / sqrt(n)`` (NaN for one item)."""
+def paired_se(base: Sequence[float] | np.ndarray, tuned: Sequence[float] | np.ndarray,
+              clusters: Sequence[Hashable] | None = None) -> float:
+    """Paired standard error of ``mean(tuned - base)``: ``sd(d) / sqrt(n)`` (NaN for one item).
+
+    With ``clusters``, the clustered SE ``(1/n) sqrt(C/(C-1) sum_c (sum_{i in c} (d_i - mean d))^2)``
+    (Miller 2024).
+    """
     a, t = _paired_vectors(base, tuned, "paired_se")
+    if clusters is not None:
+        return _clustered_se(t - a, clusters, "paired_se")[0]
     return float(np.std(t - a, ddof=1) / math.sqrt(a.size)) if a.size > 1 else math.nan
 
 
@@ -369,6 +382,7 @@ def paired_bootstrap(
     n_resamples: int = 10_000,
     seed: int = 0,
     higher_is_better: bool = True,
+    clusters: Sequence[Hashable] | None = None,
 ) -> PairedContinuous:
     """Paired bootstrap over item indices (Koehn 2004) for a continuous per-item metric.
 
@@ -383,6 +397,9 @@ def paired_bootstrap(
       ``(1 + #{delta* >= 0}) / (B + 1)``; otherwise ``(1 + #{delta* <= 0}) / (B + 1)``.
     * ``mde``: ``(z_{1-alpha} + z_{0.8}) sd(d) / sqrt(n)`` (normal approximation; ``inf``
       for ``n = 1``, 0 when all differences are equal).
+    * ``clusters`` (items sharing a passage or template): whole clusters are resampled
+      (a cluster bootstrap, same clusters for both models), each resample's delta the mean
+      over the items of its clusters; ``se`` and ``mde`` use the clustered SE.
     """
     alpha = _check_alpha(alpha)
     if int(n_resamples) != n_resamples or n_resamples < 1:
@@ -391,15 +408,28 @@ def paired_bootstrap(
     n, n_resamples = a.size, int(n_resamples)
     d = t - a
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(n_resamples, _BOOTSTRAP_CHUNK_ELEMENTS // n))
     boot = np.empty(n_resamples)
-    for start in range(0, n_resamples, chunk):
-        stop = min(start + chunk, n_resamples)
-        boot[start:stop] = d[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    n_clusters = None
+    if clusters is None:
+        chunk = max(1, min(n_resamples, _BOOTSTRAP_CHUNK_ELEMENTS // n))
+        for start in range(0, n_resamples, chunk):
+            stop = min(start + chunk, n_resamples)
+            boot[start:stop] = d[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+        se = float(np.std(d, ddof=1)) / math.sqrt(n) if n > 1 else math.nan
+    else:
+        index, n_clusters = _cluster_index(clusters, n, "paired_bootstrap")
+        sums = np.bincount(index, weights=d, minlength=n_clusters)
+        sizes = np.bincount(index, minlength=n_clusters).astype(np.float64)
+        chunk = max(1, min(n_resamples, _BOOTSTRAP_CHUNK_ELEMENTS // n_clusters))
+        for start in range(0, n_resamples, chunk):
+            stop = min(start + chunk, n_resamples)
+            picked = rng.integers(0, n_clusters, size=(stop - start, n_clusters))
+            boot[start:stop] = sums[picked].sum(axis=1) / sizes[picked].sum(axis=1)
+        se = _clustered_se(d, clusters, "paired_bootstrap")[0]
     low, high = (float(q) for q in np.quantile(boot, [alpha, 1.0 - alpha]))
     not_worse = np.count_nonzero(boot >= 0.0 if higher_is_better else boot <= 0.0)
     z_sum = float(stats.norm.ppf(1.0 - alpha) + stats.norm.ppf(MDE_POWER))
-    mde = z_sum * float(np.std(d, ddof=1)) / math.sqrt(n) if n > 1 else math.inf
+    mde = z_sum * se if n > 1 else math.inf
     return PairedContinuous(
         n=n,
         base_mean=float(a.mean()),
@@ -415,6 +445,8 @@ def paired_bootstrap(
         alpha=alpha,
         mde=mde,
         higher_is_better=higher_is_better,
+        se=se,
+        n_clusters=n_clusters,
     )
 
 

@@ -1,115 +1,129 @@
-"""The session's pair of models: resolved at start-up, loaded on first use, once."""
+"""The models of a session: each known by its source, loaded on first use, at most once.
+
+A :class:`ModelSlot` stands for the base or one candidate. Its name and its
+:class:`~pytest_forgetting.backends.contract.Identity` (what the result cache keys on) come
+from the spec and the load options when the model is a local folder, so cached or baseline
+results are used without loading anything; the backend itself is loaded only when scoring
+needs it. A slot can also hold a backend built elsewhere (a training loop's live model).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
-from pytest_forgetting.backends.contract import ModelHandle
+from pytest_forgetting.backends.contract import Backend, Identity, describe
 from pytest_forgetting.backends.spec import LoadOptions, ModelSpec
+from pytest_forgetting.errors import ForgettingError
+
+if TYPE_CHECKING:
+    pass
+
+#: ``loader(spec, options, base)`` returns the backend for ``spec``; ``base`` is the loaded base
+#: backend when ``spec`` is an adapter (share its weights), else None.
+Loader = Callable[[ModelSpec, LoadOptions, Optional[Backend]], Backend]
 
 
-class ModelPair:
-    """The base and tuned models of a session, each loaded at most once.
+def default_loader(spec: ModelSpec, options: LoadOptions, base: Optional[Backend]) -> Backend:
+    """The transformers/peft loader (checkpoints and PEFT adapters)."""
+    from pytest_forgetting.backends.hf.loading import load_model
 
-    Loading goes through the ``pytest_forgetting_load_model`` hook, so plugins can provide
-    other backends. For an adapter, the base is loaded first and handed to the hook so the
-    adapter can share its weights.
+    return load_model(spec, options, base)
+
+
+class ModelSlot:
+    """The base or one candidate of a session.
+
+    Attributes:
+        label: how reports and test ids name it (``"base"``, ``"careful"``, ``"checkpoint-500"``).
+        role: ``"base"`` or ``"candidate"``.
+        spec: what the model's source points at (None for a backend handed in directly).
+        loads: how many times the backend was loaded (0 or 1).
     """
 
-    def __init__(self, hook: Any, config: Any, base_spec: ModelSpec, tuned_spec: ModelSpec,
-                 options: LoadOptions) -> None:
-        self._hook = hook
-        self._config = config
-        self.base_spec = base_spec
-        self.tuned_spec = tuned_spec
-        self.options = options
-        self._base: Optional[ModelHandle] = None
-        self._tuned: Optional[ModelHandle] = None
-        self.loads = 0
-
-    def custom_loaders(self) -> list[str]:
-        """``module.function`` of every ``pytest_forgetting_load_model`` besides the default one."""
-        caller = getattr(self._hook, "pytest_forgetting_load_model", None)
-        impls = caller.get_hookimpls() if caller is not None and hasattr(caller, "get_hookimpls") else []
-        names = [f"{impl.function.__module__}.{impl.function.__qualname__}" for impl in impls]
-        return sorted(name for name in names if name != "pytest_forgetting.plugin.pytest_forgetting_load_model")
-
-    def _load(self, spec: ModelSpec, base: Optional[ModelHandle]) -> ModelHandle:
-        handle = self._hook.pytest_forgetting_load_model(
-            config=self._config, spec=spec, options=self.options, base=base
-        )
-        if handle is None:
-            raise RuntimeError(f"no pytest_forgetting_load_model implementation loaded {spec.source}")
-        self.loads += 1
-        return handle
-
-    @property
-    def base(self) -> ModelHandle:
-        """The base model (loaded on first access)."""
-        if self._base is None:
-            self._base = self._load(self.base_spec, None)
-        return self._base
-
-    @property
-    def tuned(self) -> ModelHandle:
-        """The tuned model (loaded on first access; an adapter shares the base's weights)."""
-        if self._tuned is None:
-            base = self.base if self.tuned_spec.kind == "adapter" else self._base
-            tuned = self._load(self.tuned_spec, base)
-            from types import SimpleNamespace
-
-            from pytest_forgetting.backends.hf.loading import check_same_vocabulary, load_tokenizer
-
-            # the base's tokenizer alone is enough: a base served from a baseline never loads
-            base = self._base or SimpleNamespace(tokenizer=load_tokenizer(self.base_spec))
-            check_same_vocabulary(base, tuned)  # type: ignore[arg-type]
-            self._tuned = tuned
-        return self._tuned
-
-
-class LazyHandle:
-    """A stand-in for a pair's model that loads it only when scoring actually needs it.
-
-    Its name, role, fingerprint and scoring identity (dtype, device type) come from the
-    spec and the load options, so cached or baseline results can be used without loading.
-    """
-
-    def __init__(self, pair: ModelPair, role: str) -> None:
-        self._pair = pair
+    def __init__(self, label: str, role: str, *, spec: Optional[ModelSpec] = None,
+                 backend: Optional[Backend] = None, load: Optional[Callable[[], Backend]] = None,
+                 loader_names: Sequence[str] = (), options: LoadOptions = LoadOptions(),
+                 identity: Optional[Identity] = None) -> None:
+        if (spec is None) == (backend is None):
+            raise ValueError("a model slot holds a spec or a backend, not both")
+        self.label = label
         self.role = role
-        self._spec = pair.base_spec if role == "base" else pair.tuned_spec
-        self.name = self._spec.display_name
-        self._fingerprint: Optional[str] = None
-
-    def load(self) -> ModelHandle:
-        """The real handle (loaded on first call)."""
-        return self._pair.base if self.role == "base" else self._pair.tuned
+        self.spec = spec
+        self.loads = 0
+        self._backend = backend
+        self._load = load
+        self._loader_names = tuple(loader_names)
+        self._options = options
+        self._identity = identity
 
     @property
-    def fingerprint(self) -> str:
-        """The model's fingerprint, from its files (no loading).
+    def name(self) -> str:
+        """Display name: the path or id the user gave, or the backend's name."""
+        return self.spec.display_name if self.spec is not None else self._backend.name  # type: ignore[union-attr]
 
-        When a plugin or conftest implements ``pytest_forgetting_load_model``, the loaders'
-        names are part of it: results cached with one loader are not reused with another.
+    @property
+    def loaded(self) -> bool:
+        """Whether the backend is in memory."""
+        return self._backend is not None
+
+    def backend(self) -> Backend:
+        """The backend, loaded on the first call."""
+        if self._backend is None:
+            assert self._load is not None
+            backend = self._load()
+            if not isinstance(backend, Backend):
+                raise ForgettingError(
+                    f"{self.name}: the model loader returned {describe(backend)}, not a "
+                    "pytest_forgetting.Backend; subclass Backend and declare its capabilities"
+                )
+            self._backend = backend
+            self.loads += 1
+        return self._backend
+
+    def identity(self) -> Identity:
+        """What the result cache keys this model's scores on, without loading a local model.
+
+        A local folder: its fingerprint (content of config, weights and tokenizer files; for
+        an adapter chained to its base's), with the names of any custom loaders mixed in, and
+        the dtype and device type this session loads it with. Otherwise: the backend's own.
         """
-        if self._fingerprint is None:
-            from pytest_forgetting.backends.fingerprint import spec_fingerprint
+        if self._identity is None:
+            if self.spec is None or self.spec.kind == "external":
+                self._identity = self.backend().identity()
+            else:
+                self._identity = self._spec_identity(self.spec)
+        return self._identity
 
-            fingerprint = spec_fingerprint(self._spec)
-            loaders = self._pair.custom_loaders()
-            if loaders:
-                import hashlib
-
-                fingerprint = hashlib.sha256(f"{fingerprint}|loaders={','.join(loaders)}".encode()).hexdigest()
-            self._fingerprint = fingerprint
-        return self._fingerprint
-
-    def identity(self) -> tuple[str, str, str]:
-        """(fingerprint, dtype, device type) as this session would load the model."""
+    def _spec_identity(self, spec: ModelSpec) -> Identity:
+        from pytest_forgetting.backends.fingerprint import spec_fingerprint
         from pytest_forgetting.backends.hf.device import resolve_device, resolve_dtype
 
-        device = resolve_device(self._pair.options.device)
-        return self.fingerprint, str(resolve_dtype(self._pair.options.dtype, device)), device.type
+        fingerprint = spec_fingerprint(spec)
+        if self._loader_names:
+            mixed = f"{fingerprint}|loaders={','.join(self._loader_names)}"
+            fingerprint = hashlib.sha256(mixed.encode()).hexdigest()
+        device = resolve_device(self._options.device)
+        return Identity(fingerprint, str(resolve_dtype(self._options.dtype, device)), device.type)
 
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(self.load(), attribute)
+    def __repr__(self) -> str:
+        return f"<ModelSlot {self.label!r} ({self.role}) {self.name!r}{' loaded' if self.loaded else ''}>"
+
+
+def candidate_labels(sources: Sequence[str]) -> list[str]:
+    """Short, distinct names for candidates: the folder name, with parents added until unique.
+
+    ``out/checkpoint-500`` -> ``checkpoint-500``; two ``final`` folders of ``run-a`` and
+    ``run-b`` -> ``run-a/final`` and ``run-b/final``.
+    """
+    parts = [Path(source.rstrip("/")).parts or (source,) for source in sources]
+    depth = 1
+    while True:
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(labels) or depth >= max(len(p) for p in parts):
+            break
+        depth += 1
+    if len(set(labels)) != len(labels):
+        labels = [f"{label}#{index}" for index, label in enumerate(labels, 1)]
+    return labels

@@ -1,43 +1,58 @@
-"""The per-capability summary table shared by the terminal, Markdown and plot reports."""
+"""The per-capability summary table shared by the terminal and Markdown reports."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from pytest_forgetting.comparison.result import ComparisonResult
 
 HEADER = ("capability", "metric", "n", "base", "tuned", "delta", "interval", "tolerance", "forgotten",
           "gained", "verdict")
 
 
-def rows(results: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
-    """One row of strings per result, in :data:`HEADER` order."""
-    table = []
-    for r in results:
-        verdict = r["verdict"].upper()
-        if r.get("holm_verdict") == "fail" and r["verdict"] == "pass":
-            verdict = "FAIL (Holm)"
-        if r.get("underpowered"):
-            verdict += " (underpowered)"
-        table.append((
-            r["capability"], r["metric"], str(r["n"]), f"{r['base_score']:.3f}", f"{r['tuned_score']:.3f}",
-            f"{r['delta']:+.3f}", f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]", f"{r['tolerance_abs']:.3f}",
-            str(r["forgotten"]), str(r["gained"]), verdict,
-        ))
-    return table
+def several_candidates(results: Sequence["ComparisonResult"]) -> bool:
+    """True when the results belong to more than one candidate (the tables then name it per row)."""
+    return len({r.candidate for r in results}) > 1
 
 
-def text_table(results: Sequence[dict[str, Any]]) -> list[str]:
+def verdict_text(r: "ComparisonResult") -> str:
+    """``PASS``, ``FAIL``, ``FAIL (Holm)``, with ``(underpowered)`` when the check was inconclusive."""
+    verdict = "FAIL (Holm)" if r.failed_by_holm else r.verdict.upper()
+    return verdict + (" (underpowered)" if r.underpowered else "")
+
+
+def header(results: Sequence["ComparisonResult"]) -> tuple[str, ...]:
+    """The table's column names (``candidate`` first when there are several)."""
+    return (("candidate",) if several_candidates(results) else ()) + HEADER
+
+
+def rows(results: Sequence["ComparisonResult"]) -> list[tuple[str, ...]]:
+    """One row of strings per result, in :func:`header` order."""
+    named = several_candidates(results)
+    return [(
+        *((r.candidate,) if named else ()),
+        r.capability, r.metric, str(r.n), f"{r.base_score:.3f}", f"{r.tuned_score:.3f}",
+        f"{r.delta:+.3f}", f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]", f"{r.tolerance_abs:.3f}",
+        str(r.forgotten), str(r.gained), verdict_text(r),
+    ) for r in results]
+
+
+def text_table(results: Sequence["ComparisonResult"]) -> list[str]:
     """The table as aligned plain-text lines."""
-    body = rows(results)
-    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(HEADER)]
-    line = lambda cells: "  ".join(c.ljust(w) if i < 2 or i == len(HEADER) - 1 else c.rjust(w)  # noqa: E731
+    columns, body = header(results), rows(results)
+    left = len(columns) - len(HEADER) + 2  # the name columns are left-aligned, as is the verdict
+    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(columns)]
+    line = lambda cells: "  ".join(c.ljust(w) if i < left or i == len(columns) - 1 else c.rjust(w)  # noqa: E731
                                    for i, (c, w) in enumerate(zip(cells, widths)))
-    return [line(HEADER).rstrip(), *(line(row).rstrip() for row in body)]
+    return [line(columns).rstrip(), *(line(row).rstrip() for row in body)]
 
 
-def markdown_table(results: Sequence[dict[str, Any]]) -> str:
+def markdown_table(results: Sequence["ComparisonResult"]) -> str:
     """The table in GitHub-flavoured Markdown, with a verdict mark per row."""
-    out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    for r, row in zip(results, rows(results)):
+    columns = header(results)
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows(results):
         mark = ":white_check_mark:" if row[-1].startswith("PASS") else ":x:"
         out.append("| " + " | ".join([*row[:-1], f"{mark} {row[-1]}"]) + " |")
     return "\n".join(out)

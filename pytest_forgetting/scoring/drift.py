@@ -13,23 +13,29 @@
 * Token shift (Lin et al. 2024, URIAL): the share of continuation positions where the tuned
   model's token is outside the base model's top-k (k = 3). The tokens shifted most often
   name the leak (e.g. "WHEREAS").
+* Backends that return only the top-k log-probabilities per position (served models) get a
+  declared approximation (:func:`top_k_kl`): both distributions coarse-grained onto the
+  union of their top-k tokens plus one bucket for the remaining mass. The result names it.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from pytest_forgetting.backends.contract import ModelHandle
-from pytest_forgetting.scoring.kinds import render_context, rolling_windows
+from pytest_forgetting.backends.contract import Backend, TopLogprobs
+from pytest_forgetting.backends.windows import text_windows
+from pytest_forgetting.scoring.kinds import render_prompt, render_text
 from pytest_forgetting.scoring.progress import Progress
 from pytest_forgetting.scoring.suites import Suite
 
-
 #: Most often shifted tokens listed per suite.
 TOP_SHIFTED = 10
+#: Probability given to a bucket a model leaves empty, so that a log stays finite.
+_FLOOR = 1e-10
 
 
 @dataclass
@@ -40,6 +46,7 @@ class DriftScores:
         kl: per-item mean token KL(base || tuned), in nats.
         shift_rate: per-item share of shifted tokens (0..1).
         top_shifted: the most often shifted tokens with their counts.
+        approximation: None for exact KL, else how it was approximated (``"top-20 log-probs"``).
     """
 
     suite: str
@@ -50,17 +57,19 @@ class DriftScores:
     top_k: int = 3
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    approximation: Optional[str] = None
 
 
 def score_drift(
-    base: ModelHandle,
-    tuned: ModelHandle,
+    base: Backend,
+    tuned: Backend,
     suite: Suite,
     *,
     top_k: int = 3,
     max_new_tokens: Optional[int] = None,
     batch_size: Optional[int] = None,
     outputs: Optional[Sequence[str]] = None,
+    approximate_k: Optional[int] = None,
 ) -> DriftScores:
     """KL drift and token shift of ``tuned`` against ``base`` on ``suite``'s prompts.
 
@@ -68,35 +77,38 @@ def score_drift(
     suites) is how much the tuned model writes after each prompt; with 0, drift is
     measured on the prompt/text tokens alone. ``outputs``, when given, are the tuned
     model's greedy outputs on these prompts with these settings (e.g. from scoring the same
-    generation suite): they are used instead of generating again.
+    generation suite): they are used instead of generating again. ``approximate_k``: use
+    both models' top-``k`` log-probabilities instead of full distributions.
     """
     started = time.perf_counter()
     if max_new_tokens is None:
         max_new_tokens = suite.settings.max_new_tokens if suite.kind == "generation" else 0
-    encode = getattr(base, "encode")
-    prompts = [encode(render_context(base, suite, item)) for item in suite.items]
+    prompts = [base.encode(render_text(base, suite, item)) for item in suite.items]
     if outputs is not None and len(outputs) != len(prompts):
         raise ValueError(f"{len(outputs)} outputs for {len(prompts)} prompts")
     if max_new_tokens > 0:
         if outputs is None:
-            outputs = tuned.generate(prompts, max_new_tokens=max_new_tokens, stop=suite.settings.stop,
-                                     batch_size=batch_size)
-        prefix = getattr(base, "prefix_token_id", None)
+            generate = tuned.generate_chat if suite.settings.chat_template else tuned.generate
+            outputs = generate([render_prompt(tuned, suite, item) for item in suite.items],
+                               max_new_tokens=max_new_tokens, stop=suite.settings.stop, batch_size=batch_size)
+        prefix = base.prefix_token_id
         # a continuation follows its prompt: no BOS that a BOS-adding tokenizer puts first
-        continuations = [ids[1:] if ids and ids[0] == prefix else ids for ids in map(encode, outputs)]
+        continuations = [ids[1:] if ids and ids[0] == prefix else ids for ids in map(base.encode, outputs)]
     else:
         outputs = [""] * len(prompts)
         continuations = [[] for _ in prompts]
     progress = Progress(f"{suite.name} (drift)", len(prompts))
-    tokenizer = getattr(tuned, "tokenizer", None)
-    max_length = min(int(getattr(handle, "max_length", 2048)) for handle in (base, tuned))
-    kl_values, shift_values, records = [], [], []
-    shifted_counter: Counter[str] = Counter()
+    max_length = min(base.max_length, tuned.max_length)
+    k = approximate_k
     if max_new_tokens > 0:
         # the response: every prediction from the end of the prompt to after the last token
         prompts, continuations = _fit_answers(prompts, continuations, max_length, max_new_tokens)
-        base_lps = _continuation_logprobs(base, prompts, continuations, batch_size)
-        tuned_lps = _continuation_logprobs(tuned, prompts, continuations, batch_size)
+        if k is None:
+            base_lps: Sequence[Any] = base.continuation_distributions(prompts, continuations, batch_size=batch_size)
+            tuned_lps: Sequence[Any] = tuned.continuation_distributions(prompts, continuations, batch_size=batch_size)
+        else:
+            base_lps = base.continuation_top_logprobs(prompts, continuations, k, batch_size=batch_size)
+            tuned_lps = tuned.continuation_top_logprobs(prompts, continuations, k, batch_size=batch_size)
         windows = [[(len(c) + 1, len(c) + 1)] for c in continuations]  # one span per item, all its rows
         shift_lengths = [len(c) for c in continuations]  # the predictions of the continuation's tokens
     else:
@@ -106,27 +118,38 @@ def score_drift(
             spans = text_windows(ids, max_length)
             windows.append([(len(window), rows) for window, rows in spans])
             inputs.extend(window for window, _ in spans)
-        base_lps = base.token_logprobs(inputs, batch_size=batch_size)
-        tuned_lps = tuned.token_logprobs(inputs, batch_size=batch_size)
+        if k is None:
+            base_lps = base.token_distributions(inputs, batch_size=batch_size)
+            tuned_lps = tuned.token_distributions(inputs, batch_size=batch_size)
+        else:
+            base_lps = base.token_top_logprobs(inputs, k, batch_size=batch_size)
+            tuned_lps = tuned.token_top_logprobs(inputs, k, batch_size=batch_size)
         shift_lengths = [len(p) - 1 for p in prompts]  # the predictions of the text's own tokens
+    stats = _position_stats if k is None else _top_k_position_stats
+    kl_values, shift_values, records = [], [], []
+    shifted_counter: Counter[str] = Counter()
     base_iter, tuned_iter = iter(base_lps), iter(tuned_lps)
     for item, output, shift_length, spans in zip(suite.items, outputs, shift_lengths, windows):
-        pieces = [_position_stats(next(base_iter), next(tuned_iter), length, rows, top_k)
-                  for length, rows in spans]
+        pieces = [stats(next(base_iter), next(tuned_iter), length, rows, top_k) for length, rows in spans]
         kl_per_position, tuned_tokens, shifted = (_cat([piece[i] for piece in pieces]) for i in range(3))
         kl_values.append(float(kl_per_position.mean()))
         tuned_tokens, shifted = tuned_tokens[:shift_length], shifted[:shift_length]
         rate = float(shifted.float().mean()) if shifted.numel() else 0.0
         shift_values.append(rate)
-        shifted_tokens = [int(t) for t in tuned_tokens[shifted]]
-        names = [tokenizer.decode([t]) if tokenizer is not None else str(t) for t in shifted_tokens]
+        names = [tuned.decode([int(t)]) for t in tuned_tokens[shifted]]
         counts = Counter(name.strip() or repr(name) for name in names)
         shifted_counter.update(counts)
         records.append({"id": item.id, "prompt": item.prompt, "output": output, "kl": kl_values[-1],
                         "shift_rate": rate, "shifted_tokens": names[:20], "shifted_counts": dict(counts)})
         progress.advance(1)
     return DriftScores(suite.name, kl_values, shift_values, most_shifted(shifted_counter), records,
-                       top_k, time.perf_counter() - started)
+                       top_k, time.perf_counter() - started,
+                       approximation=None if k is None else approximation_label(k))
+
+
+def approximation_label(k: int) -> str:
+    """How KL is approximated from top-``k`` log-probabilities (named in results)."""
+    return f"top-{k} log-probs, coarse-grained KL"
 
 
 def most_shifted(counter: "Counter[str]") -> list[tuple[str, int]]:
@@ -134,28 +157,14 @@ def most_shifted(counter: "Counter[str]") -> list[tuple[str, int]]:
     return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:TOP_SHIFTED]
 
 
-def drift_from_records(suite: Suite, records: Sequence[dict[str, Any]], top_k: int) -> DriftScores:
+def drift_from_records(suite: Suite, records: Sequence[dict[str, Any]], top_k: int,
+                       approximation: Optional[str] = None) -> DriftScores:
     """A suite's :class:`DriftScores` rebuilt from its per-item records (e.g. from the cache)."""
     counter: Counter[str] = Counter()
     for record in records:
         counter.update(record.get("shifted_counts", {}))
     return DriftScores(suite.name, [r["kl"] for r in records], [r["shift_rate"] for r in records],
-                       most_shifted(counter), list(records), top_k)
-
-
-def text_windows(ids: Sequence[int], max_length: int) -> list[tuple[list[int], int]]:
-    """Model inputs covering every position of ``ids`` once: (input ids, rows read at its end).
-
-    Position ``i``'s distribution (the prediction after ``ids[: i + 1]``) is read from the one
-    window holding it, with as much preceding context as fits in ``max_length``: the rolling
-    windows of :func:`~pytest_forgetting.scoring.kinds.rolling_windows` over ``ids`` plus a
-    placeholder target for the position after the last token (never fed to the model). A
-    text of at most ``max_length`` tokens is one window: itself, every row read.
-    """
-    if not ids:
-        return []
-    ids = list(ids)
-    return [(window[:-1], rows) for window, rows in rolling_windows(ids[1:] + [ids[0]], ids[0], max_length)]
+                       most_shifted(counter), list(records), top_k, approximation=approximation)
 
 
 def _fit_answers(prompts: list[list[int]], continuations: list[list[int]], max_length: int,
@@ -201,11 +210,43 @@ def _cat(pieces: list[Any]) -> Any:
     return torch.cat(pieces)
 
 
-def _continuation_logprobs(handle: ModelHandle, prompts: list[list[int]], continuations: list[list[int]],
-                           batch_size: Optional[int]) -> Sequence[Any]:
-    """Log-distributions at ``len(prompt) - 1 :`` of prompt + continuation (a backend's fast path if it has one)."""
-    fast = getattr(handle, "continuation_logprobs", None)
-    if fast is not None:
-        return fast(prompts, continuations, batch_size=batch_size)
-    whole = handle.token_logprobs([p + c for p, c in zip(prompts, continuations)], batch_size=batch_size)
-    return [lp[len(p) - 1 :] for lp, p in zip(whole, prompts)]
+def _top_k_position_stats(base: TopLogprobs, tuned: TopLogprobs, length: int, rows: int,
+                          top_k: int) -> tuple[Any, Any, Any]:
+    """:func:`_position_stats` from top-k lists: approximate KL, the tuned argmax, outside base's top-``top_k``."""
+    import torch
+
+    b_ids, b_lp = base.ids[length - rows :], base.logprobs[length - rows :]
+    t_ids, t_lp = tuned.ids[length - rows :], tuned.logprobs[length - rows :]
+    kl = torch.tensor([top_k_kl(b_ids[p].tolist(), b_lp[p].tolist(), t_ids[p].tolist(), t_lp[p].tolist())
+                       for p in range(b_ids.shape[0])], dtype=torch.float64)
+    tuned_tokens = t_ids[:, 0]
+    shifted = ~(b_ids[:, :top_k] == tuned_tokens.unsqueeze(-1)).any(dim=-1)
+    return kl, tuned_tokens, shifted
+
+
+def top_k_kl(base_ids: Sequence[int], base_logprobs: Sequence[float],
+             tuned_ids: Sequence[int], tuned_logprobs: Sequence[float]) -> float:
+    """KL(base || tuned) at one position, from each model's top-k log-probabilities.
+
+    Both distributions are coarse-grained onto the union U of the two top-k lists plus one
+    bucket for everything else. A token of U missing from a model's list gets an equal share
+    of that model's remaining mass, at most its k-th probability; the bucket holds what is
+    left. With complete lists (k = vocabulary) this is the exact KL; otherwise it estimates it,
+    and when the filled-in shares are right it is a lower bound (coarse-graining never
+    increases KL).
+    """
+    union = list(dict.fromkeys([*base_ids, *tuned_ids]))
+    p, p_rest = _coarse(dict(zip(base_ids, map(math.exp, base_logprobs))), union)
+    q, q_rest = _coarse(dict(zip(tuned_ids, map(math.exp, tuned_logprobs))), union)
+    total = sum(p[u] * (math.log(p[u]) - math.log(max(q[u], _FLOOR))) for u in union if p[u] > 0)
+    if p_rest > 0:
+        total += p_rest * (math.log(p_rest) - math.log(max(q_rest, _FLOOR)))
+    return max(0.0, total)
+
+
+def _coarse(known: dict[int, float], union: Sequence[int]) -> tuple[dict[int, float], float]:
+    missing = [u for u in union if u not in known]
+    tail = max(0.0, 1.0 - sum(known.values()))
+    share = min(min(known.values()), tail / len(missing)) if missing and known else 0.0
+    filled = {u: known.get(u, share) for u in union}
+    return filled, max(0.0, 1.0 - sum(filled.values()))

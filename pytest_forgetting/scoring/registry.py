@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-Scorer = Callable[..., float]
+if TYPE_CHECKING:
+    from pytest_forgetting.scoring.scorers import Scorer
 
 
 class ScorerRegistry:
     """A name -> scorer mapping with helpful errors for unknown names."""
 
     def __init__(self) -> None:
-        self._scorers: dict[str, Scorer] = {}
+        self._scorers: dict[str, "Scorer"] = {}
 
-    def add(self, name: str, scorer: Scorer) -> None:
-        """Register ``scorer`` under ``name`` (a later registration replaces an earlier one)."""
+    def add(self, name: str, scorer: Union["Scorer", Callable[..., Any]], **declaration: Any) -> None:
+        """Register ``scorer`` under ``name`` (a later registration replaces an earlier one).
+
+        ``scorer`` is a :class:`~pytest_forgetting.scoring.scorers.Scorer`, or a function
+        declared by ``declaration`` (``higher_is_better=``, ``binary=``, ``unit=``, ``low=``,
+        ``high=``, ``tolerance=``; by default higher-is-better, continuous, in [0, 1]).
+        """
+        from pytest_forgetting.scoring.scorers import Scorer
+
+        if isinstance(scorer, Scorer):
+            if declaration:
+                raise TypeError(f"scorer {name!r} is already declared; give its declaration to Scorer(...) only")
+            self._scorers[name] = scorer if scorer.name == name else scorer.renamed(name)
+            return
         if not callable(scorer):
             raise TypeError(f"scorer {name!r} must be callable, got {type(scorer).__name__}")
-        self._scorers[name] = scorer
+        self._scorers[name] = Scorer(scorer, name=name, **declaration)
 
-    def get(self, name: str) -> Scorer:
+    def get(self, name: str) -> "Scorer":
         """The scorer registered as ``name``; a KeyError names close matches otherwise."""
         try:
             return self._scorers[name]

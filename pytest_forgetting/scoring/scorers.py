@@ -1,22 +1,87 @@
-"""Scorers for generated text: each maps (output, targets, **options) to a score in [0, 1].
+"""Scorers for generated text: each maps (output, targets, **options) to one item's score.
 
-Built-ins: ``exact_match``, ``contains`` (any of the targets appears), ``regex``,
-``numeric`` (the answer number, with a tolerance), ``no_forbidden`` (style leak: 1 when none
-of the marker phrases appears), and any ``evaluate`` metric as ``"evaluate:NAME"`` or
-``"evaluate:/path/to/module.py"``. A plain Python callable works too.
+Every scorer is a :class:`Scorer`: the function and its declared
+:class:`~pytest_forgetting.scoring.metrics.Metric` (direction, binary or continuous, range,
+unit). Built-ins: ``exact_match``, ``contains`` (any of the targets appears), ``regex``,
+``numeric`` (the answer number, with a tolerance), all binary accuracy; ``no_forbidden``
+(style leak: 1 when none of the marker phrases appears), a binary share of outputs; and any
+``evaluate`` metric as ``"evaluate:NAME"`` or ``"evaluate:/path/to/module.py"``: the common
+ones (``wer``, ``cer``, ``bleu``, ``rouge``...) are declared here, any other must be declared
+with :class:`Scorer`. A plain Python callable is declared higher-is-better, continuous, in
+[0, 1], a share of outputs; wrap it in :class:`Scorer` to say otherwise.
 """
 
 from __future__ import annotations
 
 import re
 import string
+import math
 from functools import lru_cache
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from pytest_forgetting.errors import ForgettingError
+from pytest_forgetting.scoring.metrics import Metric
+from pytest_forgetting.tolerance import ToleranceLike, parse_tolerance
 
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?|[-+]?\.\d+")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+class Scorer:
+    """A scoring function with its declared metric.
+
+    Args:
+        fn: ``fn(output, targets, **options) -> float``, or ``"evaluate:NAME"``.
+        name: the metric's name in reports (default: the function's name, or the spec).
+        higher_is_better: the direction of "better" (an error rate: False).
+        binary: every score is 0 or 1 (paired proportions decide); else continuous (bootstrap).
+        unit: what the score measures, e.g. ``"share of outputs"`` or ``"word error rate"``.
+        low, high: the range of one item's score (``math.inf`` for unbounded).
+        tolerance: the default allowed drop, in ``unit`` (default 0.02).
+    """
+
+    def __init__(self, fn: Union[Callable[..., Any], str], *, name: Optional[str] = None,
+                 higher_is_better: bool = True, binary: bool = False, unit: str = "share of outputs",
+                 low: float = 0.0, high: float = 1.0, tolerance: Optional[ToleranceLike] = None,
+                 description: str = "") -> None:
+        if isinstance(fn, str):
+            if not fn.startswith("evaluate:"):
+                raise ForgettingError(f"Scorer({fn!r}): a scorer is a function or 'evaluate:NAME'")
+            name = name or fn
+            fn = evaluate_scorer(fn.split(":", 1)[1], declared=True)
+        if not callable(fn):
+            raise ForgettingError(f"scorer {name or fn!r} must be callable, got {type(fn).__name__}")
+        self.fn = fn
+        self.metric = Metric(name or getattr(fn, "__name__", "score"), higher_is_better=higher_is_better,
+                             binary=binary, unit=unit, low=low, high=high,
+                             default_tolerance=parse_tolerance(0.02 if tolerance is None else tolerance),
+                             description=description)
+
+    @property
+    def name(self) -> str:
+        """The metric's name."""
+        return self.metric.name
+
+    def renamed(self, name: str) -> "Scorer":
+        """The same scorer reported under ``name`` (a registry's short name)."""
+        from dataclasses import replace
+
+        copy = object.__new__(Scorer)
+        copy.fn, copy.metric = self.fn, replace(self.metric, name=name)
+        return copy
+
+    def __call__(self, output: str, targets: Sequence[str], **options: Any) -> Any:
+        return self.fn(output, targets, **options)
+
+    def key(self) -> str:
+        """What identifies this scorer in the result cache: the function and the declaration."""
+        fn = self.fn
+        where = getattr(fn, "__pytest_forgetting_key__", None) or \
+            f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+        return f"{where}|{self.metric!r}"
+
+    def __repr__(self) -> str:
+        return f"Scorer({self.key()})"
 
 
 def normalize(text: str, *, ignore_case: bool = True, ignore_punctuation: bool = True) -> str:
@@ -107,11 +172,30 @@ def _load_metric(path_or_name: str) -> Any:
         ) from None
 
 
-def evaluate_scorer(metric: str) -> Callable[..., float]:
+#: Declarations of common ``evaluate`` metrics (per-item value of one prediction).
+EVALUATE_METRICS: dict[str, dict[str, Any]] = {
+    "wer": dict(higher_is_better=False, unit="word error rate", high=math.inf),
+    "cer": dict(higher_is_better=False, unit="character error rate", high=math.inf),
+    "ter": dict(higher_is_better=False, unit="TER points", high=math.inf),
+    "bleu": dict(unit="BLEU (0..1)"),
+    "google_bleu": dict(unit="BLEU (0..1)"),
+    "sacrebleu": dict(unit="BLEU points", high=100.0, tolerance=2.0),
+    "chrf": dict(unit="chrF points", high=100.0, tolerance=2.0),
+    "rouge": dict(unit="ROUGE F-measure"),
+    "meteor": dict(unit="METEOR (0..1)"),
+    "exact_match": dict(binary=True, unit="share of items"),
+    "accuracy": dict(binary=True, unit="share of items"),
+}
+
+
+def evaluate_scorer(metric: str, *, declared: bool = False, **declaration: Any) -> Any:
     """A scorer computing ``evaluate`` metric ``metric`` on one output at a time.
 
-    Options: ``key`` picks the result entry (default: the metric's only or first entry);
-    ``references``: ``"all"`` passes every target (default), ``"first"`` only the first.
+    The common metrics (:data:`EVALUATE_METRICS`) carry their declaration; any other needs
+    one (``higher_is_better=``, ``binary=``, ``unit=``, ``low=``, ``high=``), given here or by
+    wrapping the spec in :class:`Scorer`. Options: ``key`` picks the result entry (default:
+    the metric's only or first entry); ``references``: ``"all"`` passes every target
+    (default), ``"first"`` only the first.
     """
 
     def score(output: str, targets: Sequence[str], *, key: Optional[str] = None,
@@ -123,7 +207,16 @@ def evaluate_scorer(metric: str) -> Callable[..., float]:
         return float(value)
 
     score.__name__ = f"evaluate:{metric}"
-    return score
+    score.__pytest_forgetting_key__ = f"evaluate:{metric}"  # type: ignore[attr-defined]
+    if declared:
+        return score
+    known = EVALUATE_METRICS.get(metric)
+    if not declaration and known is None:
+        raise ForgettingError(
+            f"scorer 'evaluate:{metric}': its direction and range are not declared; declare them, e.g. "
+            f"Scorer('evaluate:{metric}', higher_is_better=False, binary=False, unit='error rate', high=math.inf)"
+        )
+    return Scorer(score, name=f"evaluate:{metric}", **{**(known or {}), **declaration})
 
 
 def validate_scorer_options(scorer: Any, options: Mapping[str, Any]) -> None:
@@ -165,18 +258,31 @@ def validate_scorer_options(scorer: Any, options: Mapping[str, Any]) -> None:
             )
 
 
+BUILTIN_SCORERS = (
+    Scorer(exact_match, binary=True, unit="share of items",
+           description="share of outputs equal to a target (normalised)"),
+    Scorer(contains, binary=True, unit="share of items", description="share of outputs containing a target"),
+    Scorer(regex, binary=True, unit="share of items", description="share of outputs matching the pattern"),
+    Scorer(numeric, binary=True, unit="share of items", description="share of outputs whose number is the target's"),
+    Scorer(no_forbidden, binary=True, unit="share of outputs",
+           description="share of outputs free of every marker phrase"),
+)
+
+
 def register_builtin_scorers(registry: Any) -> None:
     """Add the built-in scorers to ``registry``."""
-    for scorer in (exact_match, contains, regex, numeric, no_forbidden):
-        registry.add(scorer.__name__, scorer)
+    for scorer in BUILTIN_SCORERS:
+        registry.add(scorer.name, scorer)
 
 
-def resolve_scorer(scorer: Any, registry: Any) -> Callable[..., float]:
-    """A callable scorer from a name, an ``evaluate:`` spec, or a callable."""
+def resolve_scorer(scorer: Any, registry: Any) -> Scorer:
+    """A declared :class:`Scorer` from a :class:`Scorer`, a registered name, an ``evaluate:`` spec, or a callable."""
+    if isinstance(scorer, Scorer):
+        return scorer
     if callable(scorer):
-        return scorer  # type: ignore[no-any-return]
+        return Scorer(scorer)
     if isinstance(scorer, str) and scorer.startswith("evaluate:"):
-        return evaluate_scorer(scorer.split(":", 1)[1])
+        return evaluate_scorer(scorer.split(":", 1)[1])  # type: ignore[no-any-return]
     try:
         return registry.get(scorer)  # type: ignore[no-any-return]
     except KeyError as exc:

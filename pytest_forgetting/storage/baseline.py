@@ -9,23 +9,18 @@ fingerprint and settings match; a mismatch fails with a message that says how to
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
 from pytest_forgetting import __version__
-from pytest_forgetting.storage.cache import digest, read_entries, write_entries
+from pytest_forgetting.storage.cache import digest, read_entries, suite_settings, write_entries
 from pytest_forgetting.errors import ForgettingError
 
 
 def settings_key(suite: Any) -> str:
     """Identity of a suite's scoring settings, independent of the model."""
-    settings = asdict(suite.settings)
-    if callable(settings.get("scorer")):
-        scorer = settings["scorer"]
-        settings["scorer"] = f"{scorer.__module__}.{getattr(scorer, '__qualname__', repr(scorer))}"
-    return digest({"plugin": __version__, "kind": suite.kind, "settings": settings})[:12]
+    return digest({"plugin": __version__, **suite_settings(suite)})[:12]
 
 
 class Baseline:

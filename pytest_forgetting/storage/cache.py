@@ -33,14 +33,21 @@ def digest(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()
 
 
+def suite_settings(suite: Any) -> dict[str, Any]:
+    """A suite's kind and settings as JSON-able data: what its scores depend on besides the model."""
+    settings = asdict(suite.settings)
+    scorer = suite.settings.scorer
+    if hasattr(scorer, "key"):  # a declared Scorer: its function and declaration
+        settings["scorer"] = scorer.key()
+    elif callable(scorer):
+        settings["scorer"] = f"{scorer.__module__}.{getattr(scorer, '__qualname__', repr(scorer))}"
+    return {"kind": suite.kind, "settings": settings}
+
+
 def run_key(fingerprint: str, dtype: str, device_type: str, suite: Any) -> str:
     """The key of scoring ``suite`` with one model in one precision on one device type."""
-    settings = asdict(suite.settings)
-    scorer = settings.get("scorer")
-    if callable(scorer):
-        settings["scorer"] = f"{scorer.__module__}.{getattr(scorer, '__qualname__', repr(scorer))}"
     return digest({"plugin": __version__, "format": ENTRY_FORMAT, "model": fingerprint, "dtype": dtype,
-                   "device": device_type, "kind": suite.kind, "settings": settings})
+                   "device": device_type, **suite_settings(suite)})
 
 
 def item_key(item: Any) -> str:

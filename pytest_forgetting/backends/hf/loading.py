@@ -1,51 +1,62 @@
-"""The default loader: transformers checkpoints and PEFT adapters into :class:`HFModelHandle`.
+"""The default loader: transformers checkpoints and PEFT adapters into :class:`HFBackend`.
 
 This is the default implementation of the ``pytest_forgetting_load_model`` hook. An
 adapter is attached to its base's :class:`SharedModel` when the base is already loaded, so
-the base weights are in memory once.
+the base weights are in memory once, however many adapters join them.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
-from pytest_forgetting.errors import ForgettingError
+from pytest_forgetting.backends.contract import Backend
 from pytest_forgetting.backends.fingerprint import spec_fingerprint
-from pytest_forgetting.backends.contract import ModelHandle
 from pytest_forgetting.backends.spec import LoadOptions, ModelSpec
+from pytest_forgetting.errors import ForgettingError
+
+if TYPE_CHECKING:
+    from pytest_forgetting.backends.hf.backend import HFBackend
+    from pytest_forgetting.backends.hf.shared import SharedModel
 
 
-def load_model(spec: ModelSpec, options: LoadOptions, base: Optional[ModelHandle]) -> ModelHandle:
-    """Load ``spec`` as a :class:`HFModelHandle`; an adapter reuses ``base``'s weights."""
+def load_model(spec: ModelSpec, options: LoadOptions, base: Optional[Backend]) -> HFBackend:
+    """Load ``spec`` as an :class:`HFBackend`; an adapter joins ``base``'s weights when it is their base.
+
+    Several adapters on one base share its :class:`SharedModel`: each is attached under its
+    own name and runs with only itself active.
+    """
+    from pytest_forgetting.backends.hf.backend import HFBackend
     from pytest_forgetting.backends.hf.device import resolve_device, resolve_dtype
-    from pytest_forgetting.backends.hf.backend import HFModelHandle, SharedModel
+    from pytest_forgetting.backends.hf.shared import SharedModel
 
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)
+    adapter = None
     if spec.kind == "checkpoint":
-        model = _load_checkpoint(spec, options, device, dtype)
-        shared = SharedModel(model, device, dtype)
-    else:
+        shared = SharedModel(_load_checkpoint(spec, options, device, dtype), device, dtype, spec.path)
+    elif spec.kind == "adapter":
         assert spec.base is not None, "an adapter spec always carries its base"
-        if isinstance(base, HFModelHandle) and _same_folder(base, spec.base):
+        if isinstance(base, HFBackend) and base.shared.path == spec.base.path:
             shared = base.shared
         else:
-            shared = SharedModel(_load_checkpoint(spec.base, options, device, dtype), device, dtype)
-        shared.attach_adapter(_attach_adapter(spec, shared.model))
-    return HFModelHandle(
+            shared = SharedModel(_load_checkpoint(spec.base, options, device, dtype), device, dtype, spec.base.path)
+        adapter = "default" if not shared.adapters else f"candidate-{len(shared.adapters)}"
+        _attach_adapter(spec, shared, adapter)
+    else:
+        raise ForgettingError(
+            f"{_flag(spec)} {spec.source}: no plugin loaded this model (a plugin claimed it, but no "
+            "pytest_forgetting_load_model implementation returned a backend for it)"
+        )
+    return HFBackend(
         shared,
         load_tokenizer(spec),
-        role=spec.role,
+        adapter=adapter,
         name=spec.display_name,
         fingerprint=lambda: spec_fingerprint(spec),
         batch_size=options.batch_size,
         source_path=spec.path,
     )
-
-
-def _same_folder(handle: ModelHandle, spec: ModelSpec) -> bool:
-    return getattr(handle, "source_path", None) == spec.path
 
 
 def load_tokenizer(spec: ModelSpec) -> object:
@@ -81,35 +92,28 @@ def _load_checkpoint(spec: ModelSpec, options: LoadOptions, device, dtype):  # t
     return model.to(device).eval()
 
 
-def _attach_adapter(spec: ModelSpec, model):  # type: ignore[no-untyped-def]
-    from peft import PeftModel
-
+def _attach_adapter(spec: ModelSpec, shared: "SharedModel", name: str) -> None:
     assert spec.base is not None
     try:
         with _quiet_transformers():
-            peft_model = PeftModel.from_pretrained(model, str(spec.path), is_trainable=False)
+            shared.attach_adapter(spec.path, name)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one line
         raise ForgettingError(
             f"--tuned-model {spec.source}: the adapter does not fit the base "
             f"{spec.base.source} ({_summary(exc)}); was it trained on another model? pass "
             "the base it was trained on with --base-model"
         ) from None
-    return peft_model.eval()
 
 
-def check_same_vocabulary(base: ModelHandle, tuned: ModelHandle) -> None:
+def check_same_vocabulary(base: Mapping[str, int], candidate: Mapping[str, int], name: str) -> None:
     """Paired scores need one tokenizer: fail with one line if the vocabularies differ."""
-    if not all(hasattr(getattr(h, "tokenizer", None), "get_vocab") for h in (base, tuned)):
-        return  # a backend without a transformers tokenizer checks this itself
-    base_vocab = base.tokenizer.get_vocab()  # type: ignore[attr-defined]
-    tuned_vocab = tuned.tokenizer.get_vocab()  # type: ignore[attr-defined]
-    if base_vocab == tuned_vocab:
+    if base == candidate:
         return
-    differing = sorted(set(base_vocab.items()) ^ set(tuned_vocab.items()))
+    differing = sorted(set(base.items()) ^ set(candidate.items()))
     example = ", ".join(repr(token) for token, _ in differing[:3])
     raise ForgettingError(
-        f"the tuned model's tokenizer differs from the base's ({len(base_vocab)} vs "
-        f"{len(tuned_vocab)} tokens; {len(differing)} entries differ, e.g. {example}); paired "
+        f"{name}: the tuned model's tokenizer differs from the base's ({len(base)} vs "
+        f"{len(candidate)} tokens; {len(differing)} entries differ, e.g. {example}); paired "
         "scoring needs the same vocabulary: save the base tokenizer with the tuned model"
     )
 

@@ -1,0 +1,97 @@
+"""How the session scores a model on a suite: stored results first, the backend only for what is missing.
+
+Before a backend scores anything, its declared capabilities are checked against what the
+suite needs (:mod:`~pytest_forgetting.engine.requirements`). A suite whose every item is
+stored (baseline or cache) loads no model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+from pytest_forgetting.engine.models import ModelSlot
+from pytest_forgetting.engine.requirements import check_scorable, drift_mode
+from pytest_forgetting.engine.stored import drift_key
+from pytest_forgetting.scoring.kinds import SuiteScores, declared_metrics, score_suite, token_weighted_perplexity
+from pytest_forgetting.scoring.suites import Suite
+from pytest_forgetting.storage.cache import item_key
+
+if TYPE_CHECKING:
+    from pytest_forgetting.engine.session import EvaluationSession
+    from pytest_forgetting.scoring.drift import DriftScores
+
+
+def describe(session: "EvaluationSession", slot: ModelSlot) -> str:
+    """How an error names a model: ``model PATH (base)`` or ``model PATH (candidate LABEL)``."""
+    role = "base" if slot.role == "base" else f"candidate {slot.label}"
+    return f"model {slot.name} ({role})"
+
+
+def score_fresh(session: "EvaluationSession", slot: ModelSlot, suite: Suite) -> SuiteScores:
+    """Score ``suite`` with the slot's backend (loaded now if need be), after checking it can."""
+    backend = slot.backend()
+    check_scorable(describe(session, slot), backend.capabilities, suite)
+    session.runs[slot.label] += 1
+    return score_suite(backend, suite, registry=session.registry, batch_size=session.batch_size,
+                       label=session.label_of(slot))
+
+
+def score_stored(session: "EvaluationSession", slot: ModelSlot, suite: Suite) -> SuiteScores:
+    """``slot``'s scores on ``suite``, reusing stored per-item results and storing fresh ones."""
+    stored = session.stored
+    if not stored.active:
+        return score_fresh(session, slot, suite)
+    identity, base = slot.identity(), slot.role == "base"
+    entries, missing = stored.lookup(identity, suite, slot.name, base=base)
+    fresh: dict[str, Any] = {}
+    if missing:
+        scored = score_fresh(session, slot, replace(suite, items=tuple(missing)))
+        for index, item in enumerate(missing):
+            fresh[item_key(item)] = {
+                "metrics": {name: values[index] for name, values in scored.metrics.items()},
+                "record": scored.records[index],
+            }
+        entries = {**entries, **fresh}
+    ordered = {item_key(item): entries[item_key(item)] for item in suite.items}
+    stored.keep(identity, suite, slot.name, fresh, ordered, base=base)
+    declared, primary = declared_metrics(suite, session.registry)
+    rows = list(ordered.values())
+    metrics = {name: [declared[name].checked(row["metrics"][name], suite=suite.name, item=row["record"].get("id"),
+                                             source="a stored result") for row in rows]
+               for name in declared}
+    records = [row["record"] for row in rows]
+    extra = {"perplexity": token_weighted_perplexity(records)} if suite.kind == "text" else {}
+    return SuiteScores(suite.name, suite.kind, slot.name, metrics, declared, records, 0.0, primary, extra)
+
+
+def drift_stored(session: "EvaluationSession", slot: ModelSlot, suite: Suite, *, metric: str, top_k: int,
+                 max_new_tokens: Optional[int], outputs: Optional[Sequence[str]]) -> "DriftScores":
+    """Drift of ``slot`` against the base, reusing cached per-item drift (keyed by both models).
+
+    How drift is measured (exact, or from top-k log-probabilities) follows from what both
+    backends declare, checked when they are loaded to measure; a cached entry records it.
+    """
+    from pytest_forgetting.scoring.drift import drift_from_records, score_drift
+
+    def measure(part: Suite, part_outputs: Optional[Sequence[str]]) -> "DriftScores":
+        base, tuned = session.base.backend(), slot.backend()
+        models = {describe(session, session.base): base.capabilities, describe(session, slot): tuned.capabilities}
+        k = drift_mode(models, part, metric=metric, top_k=top_k, generate=part_outputs is None)
+        return score_drift(base, tuned, part, top_k=top_k, max_new_tokens=max_new_tokens,
+                           batch_size=session.batch_size, outputs=part_outputs, approximate_k=k)
+
+    if session.stored.cache is None:
+        return measure(suite, outputs)
+    key = drift_key(session.base.identity(), slot.identity(), suite, top_k=top_k, max_new_tokens=max_new_tokens)
+    entries, missing = session.stored.drift_lookup(key, suite)
+    if missing:
+        part = replace(suite, items=tuple(suite.items[i] for i in missing))
+        scored = measure(part, [outputs[i] for i in missing] if outputs is not None else None)
+        fresh = {item_key(part.items[j]): {"record": record, "approximation": scored.approximation}
+                 for j, record in enumerate(scored.records)}
+        session.stored.drift_keep(key, fresh)
+        entries = {**entries, **fresh}
+    rows = [entries[item_key(item)] for item in suite.items]
+    return drift_from_records(suite, [row["record"] for row in rows], top_k,
+                              approximation=rows[0].get("approximation"))
