@@ -14,12 +14,12 @@ import importlib
 from typing import Any
 
 from pytest_forgetting.errors import ForgettingError
-from pytest_forgetting.markers import capability
 from pytest_forgetting.tolerance import Tolerance, parse_tolerance
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "capability": "pytest_forgetting.markers",  # the marker needs pytest; the engine does not
     "EvaluationSession": "pytest_forgetting.engine.session",
     "ModelSlot": "pytest_forgetting.engine.models",
     "Backend": "pytest_forgetting.backends.contract",
@@ -46,7 +46,7 @@ _LAZY = {
     "ModelSpec": "pytest_forgetting.backends.spec",
 }
 
-__all__ = ["ForgettingError", "Tolerance", "capability", "parse_tolerance", "__version__", *_LAZY]
+__all__ = ["ForgettingError", "Tolerance", "parse_tolerance", "__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

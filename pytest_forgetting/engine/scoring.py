@@ -77,7 +77,9 @@ def drift_stored(session: "EvaluationSession", slot: ModelSlot, suite: Suite, *,
     def measure(part: Suite, part_outputs: Optional[Sequence[str]]) -> "DriftScores":
         base, tuned = session.base.backend(), slot.backend()
         models = {describe(session, session.base): base.capabilities, describe(session, slot): tuned.capabilities}
-        k = drift_mode(models, part, metric=metric, top_k=top_k, generate=part_outputs is None)
+        writes = (suite.settings.max_new_tokens if suite.kind == "generation" else 0) if max_new_tokens is None \
+            else max_new_tokens
+        k = drift_mode(models, part, metric=metric, top_k=top_k, generate=part_outputs is None and writes > 0)
         return score_drift(base, tuned, part, top_k=top_k, max_new_tokens=max_new_tokens,
                            batch_size=session.batch_size, outputs=part_outputs, approximate_k=k)
 
