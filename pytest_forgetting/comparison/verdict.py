@@ -82,8 +82,8 @@ def decide(
     elif n < MIN_BOOTSTRAP_ITEMS:
         low, high, p_value, mde = -math.inf, math.inf, 1.0, math.inf
         se = stats.paired_se(base_values, tuned_values)
-        statistic = (f"no interval: {n} items are too few for a paired bootstrap (it needs "
-                     f"{MIN_BOOTSTRAP_ITEMS}); add items")
+        statistic = (f"no interval: {n} item{'s are' if n != 1 else ' is'} too few for a paired bootstrap "
+                     f"(it needs {MIN_BOOTSTRAP_ITEMS}); add items")
         passed = nothing_worse if decision.policy == "non-inferiority" else True
     else:
         result_c = stats.paired_bootstrap(base_values, tuned_values, alpha=test_alpha, seed=seed,
