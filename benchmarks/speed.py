@@ -101,13 +101,9 @@ def ours(model_dir: str, items: list[dict], batch_size: int, cache_dir: Path) ->
 
 def next_push_adapter(folder: Path) -> Path:
     """A copy of the careful adapter with changed weights: what the next push to an adapter repo brings."""
-    from safetensors.torch import load_file, save_file
+    from candidates import scaled_adapter  # benchmarks/candidates.py
 
-    shutil.copytree(ROOT / "example_suites/adapters/careful", folder)
-    weights = load_file(str(folder / "adapter_model.safetensors"))
-    save_file({name: t * 1.05 if "lora_B" in name else t for name, t in weights.items()},
-              str(folder / "adapter_model.safetensors"))
-    return folder
+    return scaled_adapter(folder, 1.05)
 
 
 def example_suites(cache_dir: Path) -> dict:

@@ -195,3 +195,18 @@ def test_holm_runs_per_candidate() -> None:
     failures = apply_holm(results)
     assert [r.holm_p for r in results] == pytest.approx([0.04, 0.5, 0.06, 0.06])  # m = 2 per candidate, not 4
     assert [(r.candidate, r.capability) for r in failures] == [("a", "x")]
+
+
+def test_candidates_under_xdist(pytester, tiny_models, self_labelled) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_checks=CHECKS.format(suite=str(self_labelled)))
+    report = pytester.path / "report"
+    result = pytester.runpytest_subprocess("-n", "2", f"--tuned-model={tiny_models['zero_adapter']}",
+                                           f"--tuned-model={tiny_models['adapter']}", "--no-forgetting-cache",
+                                           f"--forgetting-report={report}")
+    result.assert_outcomes(passed=2, failed=2)
+    rows = json.loads((report / "report.json").read_text())["results"]
+    assert sorted((r["candidate"], r["capability"], r["verdict"]) for r in rows) == [
+        ("adapter", "knowledge", "fail"), ("adapter", "knowledge (short)", "fail"),
+        ("zero-adapter", "knowledge", "pass"), ("zero-adapter", "knowledge (short)", "pass")]
+    result.stdout.fnmatch_lines(["candidate*capability*verdict"])
