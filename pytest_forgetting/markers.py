@@ -12,7 +12,6 @@ from typing import Any, Optional
 
 import pytest
 
-from pytest_forgetting.comparison.decision import POLICIES, parse_alpha
 from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.tolerance import Tolerance, parse_tolerance
 
@@ -75,6 +74,8 @@ def capability(
 
 def validate_marker_args(args: tuple[Any, ...], kwargs: dict[str, Any], where: str) -> CapabilitySpec:
     """Check a capability marker's arguments; raise a one-line :class:`ForgettingError`."""
+    from pytest_forgetting.comparison.decision import POLICIES, parse_alpha
+
     unknown = sorted(set(kwargs) - set(MARKER_KWARGS))
     if unknown:
         raise ForgettingError(

@@ -17,7 +17,6 @@ import pytest
 
 from pytest_forgetting import rootdir_trap, settings
 from pytest_forgetting.errors import ForgettingDetected, ForgettingError
-from pytest_forgetting.fixture import Forgetting, checked
 from pytest_forgetting.markers import MARKER_HELP, MARKER_NAME, capability_of
 from pytest_forgetting.report.junit import WORKER_KEY
 
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     from pytest_forgetting.backends.spec import LoadOptions, ModelSpec
     from pytest_forgetting.engine.models import ModelSlot
     from pytest_forgetting.engine.session import EvaluationSession
+    from pytest_forgetting.fixture import Forgetting
 
 #: The fixture a test is parametrized over when a run checks several candidates.
 CANDIDATE = "forgetting_candidate"
@@ -328,17 +328,21 @@ def base_model(request: pytest.FixtureRequest) -> "Backend":
     Skips when no ``--tuned-model`` is given. With a PEFT adapter, it shares the tuned
     model's weights and runs with the adapter disabled.
     """
+    from pytest_forgetting.fixture import checked
+
     return checked(_session(request).base.backend)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
 def tuned_model(forgetting_candidate: "ModelSlot") -> "Backend":
     """The tuned model's backend (checkpoint or adapter), loaded once per session on first use."""
+    from pytest_forgetting.fixture import checked
+
     return checked(forgetting_candidate.backend)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-def forgetting(request: pytest.FixtureRequest, forgetting_candidate: "ModelSlot") -> Iterator[Forgetting]:
+def forgetting(request: pytest.FixtureRequest, forgetting_candidate: "ModelSlot") -> Iterator["Forgetting"]:
     """This test's view of the session: the models, its marker settings, and the comparison helpers.
 
     ``forgetting.base`` and ``forgetting.tuned`` give the backends (loaded on first use,
@@ -346,6 +350,8 @@ def forgetting(request: pytest.FixtureRequest, forgetting_candidate: "ModelSlot"
     that ``forgetting.check(suite)`` also asserts. With several ``--tuned-model``, the test
     runs once per candidate.
     """
+    from pytest_forgetting.fixture import Forgetting
+
     session = _session(request)
     view = Forgetting(session, forgetting_candidate, request.node, request.config)
     yield view

@@ -13,7 +13,6 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from pytest_forgetting.comparison.decision import DEFAULT_ALPHA, DEFAULT_POLICY, parse_alpha, parse_policy
 from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.tolerance import Tolerance, parse_tolerance
 
@@ -45,6 +44,20 @@ def parse_batch_size(value: str) -> Optional[int]:
     if value.isdigit() and int(value) > 0:
         return int(value)
     raise ForgettingError(f"batch size {value!r}: expected 'auto' or a positive integer")
+
+
+def parse_alpha(value: str) -> float:
+    """A one-sided significance level in (0, 0.5) (see :func:`pytest_forgetting.comparison.decision.parse_alpha`)."""
+    from pytest_forgetting.comparison.decision import parse_alpha as parse
+
+    return parse(value)
+
+
+def parse_policy(value: str) -> str:
+    """``non-inferiority`` or ``significant``."""
+    from pytest_forgetting.comparison.decision import parse_policy as parse
+
+    return parse(value)
 
 
 @dataclass(frozen=True)
@@ -199,6 +212,8 @@ class Defaults:
 
 def decision_defaults(config: pytest.Config) -> Defaults:
     """The session's default tolerance, alpha and policy."""
+    from pytest_forgetting.comparison.decision import DEFAULT_ALPHA, DEFAULT_POLICY
+
     alpha = get(config, "forgetting_alpha")
     return Defaults(
         tolerance=get(config, "forgetting_tolerance"),

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from pytest_forgetting.backends.contract import Backend, Identity, describe
 from pytest_forgetting.backends.spec import LoadOptions, ModelSpec
 from pytest_forgetting.errors import ForgettingError
-
-if TYPE_CHECKING:
-    pass
 
 #: ``loader(spec, options, base)`` returns the backend for ``spec``; ``base`` is the loaded base
 #: backend when ``spec`` is an adapter (share its weights), else None.
@@ -115,15 +112,20 @@ def candidate_labels(sources: Sequence[str]) -> list[str]:
     """Short, distinct names for candidates: the folder name, with parents added until unique.
 
     ``out/checkpoint-500`` -> ``checkpoint-500``; two ``final`` folders of ``run-a`` and
-    ``run-b`` -> ``run-a/final`` and ``run-b/final``.
+    ``run-b`` -> ``run-a/final`` and ``run-b/final``. ``base`` names the base model, so a
+    candidate never gets it alone.
     """
     parts = [Path(source.rstrip("/")).parts or (source,) for source in sources]
+
+    def distinct(labels: list[str]) -> bool:
+        return len(set(labels)) == len(labels) and "base" not in labels
+
     depth = 1
     while True:
         labels = ["/".join(p[-depth:]) for p in parts]
-        if len(set(labels)) == len(labels) or depth >= max(len(p) for p in parts):
+        if distinct(labels) or depth >= max(len(p) for p in parts):
             break
         depth += 1
-    if len(set(labels)) != len(labels):
+    if not distinct(labels):
         labels = [f"{label}#{index}" for index, label in enumerate(labels, 1)]
     return labels

@@ -132,7 +132,10 @@ def score_generation(backend: Backend, suite: Suite, *, registry: Any = None, ba
 
     started = time.perf_counter()
     settings = suite.settings
-    scorer = resolve_scorer(settings.scorer, registry or build_registry())
+    registry = registry or build_registry()
+    scorer = resolve_scorer(settings.scorer, registry)
+    declared, name = declared_metrics(suite, registry)
+    metric = declared[name]
     options = dict(settings.scorer_options)
     progress = Progress(f"{suite.name} ({label or backend.name})", len(suite.items))
     generate = backend.generate_chat if settings.chat_template else backend.generate
@@ -142,8 +145,6 @@ def score_generation(backend: Backend, suite: Suite, *, registry: Any = None, ba
                                batch_size=batch_size),
         prompts, progress,
     )
-    name = settings.scorer if isinstance(settings.scorer, str) else scorer.name
-    metric = scorer.metric if scorer.name == name else scorer.renamed(name).metric
     scores, records = [], []
     for item, output in zip(suite.items, outputs):
         try:
@@ -157,7 +158,7 @@ def score_generation(backend: Backend, suite: Suite, *, registry: Any = None, ba
         if "phrases" in options:
             record["hits"] = forbidden_hits(output, options["phrases"], ignore_case=options.get("ignore_case", False))
         records.append(record)
-    return SuiteScores(suite.name, suite.kind, backend.name, {name: scores}, {name: metric}, records,
+    return SuiteScores(suite.name, suite.kind, backend.name, {name: scores}, declared, records,
                        time.perf_counter() - started, name)
 
 

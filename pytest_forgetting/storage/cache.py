@@ -35,9 +35,11 @@ def digest(payload: Any) -> str:
 
 def suite_settings(suite: Any) -> dict[str, Any]:
     """A suite's kind and settings as JSON-able data: what its scores depend on besides the model."""
+    from pytest_forgetting.scoring.scorers import Scorer
+
     settings = asdict(suite.settings)
     scorer = suite.settings.scorer
-    if hasattr(scorer, "key"):  # a declared Scorer: its function and declaration
+    if isinstance(scorer, Scorer):  # its function and declaration
         settings["scorer"] = scorer.key()
     elif callable(scorer):
         settings["scorer"] = f"{scorer.__module__}.{getattr(scorer, '__qualname__', repr(scorer))}"
