@@ -7,8 +7,9 @@ plugin's fixtures: "base alone" runs a test that scores a multiple-choice suite 
 ``base_model`` only; "base + adapter" runs ``forgetting.compare`` on the same suite (both
 models). A conftest records ``ru_maxrss`` when the session ends. Without ``--adapter`` a
 rank-8 all-linear LoRA with random weights is built in a temporary folder.
-``--full-checkpoint`` adds, for contrast, a session whose tuned model is a full copy of the
-base (two sets of weights).
+``--full-checkpoint`` adds, for contrast, a session whose tuned model is a full checkpoint
+(the adapter merged into a copy of the base): two sets of weights. A byte-identical copy of
+the base would not do: it has the base's fingerprint, so its scores are the base's and it never loads.
 """
 
 from __future__ import annotations
@@ -56,6 +57,21 @@ def build_adapter(base_dir: str, folder: Path) -> None:
     model.save_pretrained(str(folder))
 
 
+def merged_checkpoint(base_dir: str, adapter: Path, folder: Path) -> Path:
+    """The adapter merged into a copy of the base: a full fine-tune's checkpoint (other weights, same files).
+
+    A byte-identical copy of the base would have the base's fingerprint, so the session would
+    reuse the base's scores and never load it.
+    """
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    shutil.copytree(base_dir, folder)
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), str(adapter)).merge_and_unload()
+    merged.save_pretrained(str(folder))
+    return folder
+
+
 def session_peak_rss(project: Path, test: str, tuned: str, base_dir: str) -> float:
     """Peak RSS (MB) of one pytest session in ``project`` running ``test``."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-forgetting-cache",
@@ -92,10 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         figures["adapter_ratio"] = figures["base_plus_adapter_peak_rss_mb"] / figures["base_alone_peak_rss_mb"]
         if args.full_checkpoint:
-            copy = Path(tmp) / "full-copy"
-            shutil.copytree(base_dir, copy)
+            full = merged_checkpoint(base_dir, Path(adapter), Path(tmp) / "full-checkpoint")
             figures["base_plus_full_checkpoint_peak_rss_mb"] = session_peak_rss(
-                project, "test_base_and_tuned", str(copy), base_dir)
+                project, "test_base_and_tuned", str(full), base_dir)
             figures["full_checkpoint_ratio"] = (figures["base_plus_full_checkpoint_peak_rss_mb"]
                                                 / figures["base_alone_peak_rss_mb"])
     print(json.dumps(figures, indent=2))
