@@ -111,6 +111,8 @@ def test_bad_session_input_is_one_line(tiny_models) -> None:
         EvaluationSession(str(tiny_models["base"]), [])
     with pytest.raises(ForgettingError, match="is a full checkpoint, which names no base"):
         EvaluationSession(None, [str(tiny_models["full"])])
+    with pytest.raises(ForgettingError, match="'base' names the base model; label the candidate otherwise"):
+        EvaluationSession(str(tiny_models["base"]), {"base": str(tiny_models["adapter"])})
     session = EvaluationSession(candidates=[str(tiny_models["adapter"])])
     with pytest.raises(ForgettingError, match="no candidate 'nope'; this session compares: adapter"):
         session.candidate("nope")

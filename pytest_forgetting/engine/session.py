@@ -106,6 +106,8 @@ class EvaluationSession:
     def _slots(self, base: Optional[ModelSource],
                candidates: Union[Sequence[ModelSource], Mapping[str, ModelSource]]) -> tuple[ModelSlot, list[ModelSlot]]:
         named = dict(candidates) if isinstance(candidates, Mapping) else None
+        if named is not None and "base" in named:
+            raise ForgettingError("EvaluationSession: 'base' names the base model; label the candidate otherwise")
         sources = list(named.values()) if named is not None else list(candidates)
         if not sources:
             raise ForgettingError("EvaluationSession: no candidates; give at least one tuned model to compare")
