@@ -28,7 +28,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from pytest_forgetting.backends.contract import Backend, Identity
 from pytest_forgetting.backends.spec import LoadOptions, ModelSpec, resolve_models
-from pytest_forgetting.comparison.decision import DEFAULT_ALPHA, DEFAULT_POLICY, resolve_decision
+from pytest_forgetting.comparison.decision import resolve_decision
 from pytest_forgetting.comparison.result import ComparisonResult
 from pytest_forgetting.engine import scoring
 from pytest_forgetting.engine.models import Loader, ModelSlot, candidate_labels, default_loader
@@ -37,7 +37,7 @@ from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.scoring.suites import Suite
 from pytest_forgetting.storage.baseline import Baseline
 from pytest_forgetting.storage.cache import ResultCache
-from pytest_forgetting.tolerance import ToleranceLike, parse_tolerance
+from pytest_forgetting.tolerance import ToleranceLike
 
 ModelSource = Union[str, "os.PathLike[str]", ModelSpec, Backend]
 
@@ -83,10 +83,8 @@ class EvaluationSession:
         self.options = options or LoadOptions()
         self._loader = loader or default_loader
         self._loader_names = tuple(loader_names)
-        defaults = resolve_decision(tolerance=tolerance, alpha=alpha, policy=policy)
-        self.tolerance = None if tolerance is None else parse_tolerance(tolerance)
-        self.alpha = defaults.alpha if alpha is not None else DEFAULT_ALPHA
-        self.policy = defaults.policy if policy is not None else DEFAULT_POLICY
+        defaults = resolve_decision(tolerance=tolerance, alpha=alpha, policy=policy)  # validated once
+        self.tolerance, self.alpha, self.policy = defaults.tolerance, defaults.alpha, defaults.policy
         self.family_size = max(1, family_size)
         self.batch_size = batch_size
         self._registry = registry
