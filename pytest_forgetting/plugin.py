@@ -112,7 +112,7 @@ def _new_session(config: pytest.Config, values: list[str], relative_to: Path) ->
         base_spec, specs, options=options, cache=_cache(config), baseline=baseline, update_baseline=update,
         registry=lambda: build_registry(config.hook), loader=lambda spec, opts, base: _load(config, spec, opts, base),
         loader_names=_custom_loaders(config), tolerance=defaults.tolerance, alpha=defaults.alpha,
-        policy=defaults.policy,
+        policy=defaults.policy, sequential=bool(settings.get(config, "forgetting_sequential")),
     )
 
 
@@ -256,12 +256,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     evaluation = state.session
     if evaluation is None or not evaluation.results or _is_worker(config):
         return
-    from pytest_forgetting.report.tables import text_table
+    from pytest_forgetting.report.tables import sequential_note, text_table
 
     results = evaluation.results
     terminalreporter.section("forgetting")
     for line in text_table(results):
         terminalreporter.write_line(line)
+    if sequential_note(results):
+        terminalreporter.write_line(sequential_note(results))
     holm_failures = [f"{r.capability} [{r.candidate}]" if len(evaluation.candidates) > 1 else r.capability
                      for r in results if r.failed_by_holm]
     if holm_failures:

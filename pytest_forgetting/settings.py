@@ -60,6 +60,13 @@ def parse_policy(value: str) -> str:
     return parse(value)
 
 
+def parse_sequential(value: str) -> bool:
+    """``on`` or ``off`` (see :func:`pytest_forgetting.comparison.sequential.parse_sequential`)."""
+    from pytest_forgetting.comparison.sequential import parse_sequential as parse
+
+    return parse(value)
+
+
 @dataclass(frozen=True)
 class _Option:
     flag: str
@@ -101,6 +108,10 @@ OPTIONS = (
             "non-inferiority (pass only when the drop is shown to be within tolerance) or "
             "significant (fail only on a significant drop beyond tolerance) [non-inferiority]",
             parse_policy),
+    _Option("--forgetting-sequential", "forgetting_sequential", "forgetting_sequential",
+            "on: score items in a seeded random order, in chunks, and stop a capability once it is decided "
+            "at the promised error rates (group-sequential, O'Brien-Fleming spending); off: every item [off]",
+            parse_sequential),
     _Option("--forgetting-report", "forgetting_report", "forgetting_report",
             "folder for report.json, report.md and plot.png", kind="path"),
     _Option("--forgetting-cache-dir", "forgetting_cache_dir", "forgetting_cache_dir",

@@ -71,9 +71,12 @@ def failure_message(result: ComparisonResult) -> str:
         f"  {'interval':<22}[{result.ci_low:+.3f}, {result.ci_high:+.3f}] ({bound_name} decides, "
         f"{result.level} one-sided)",
         f"  {'p-value (tuned worse)':<22}{result.p_value:.4f}",
-        f"  {'items':<22}n={result.n}, forgotten={result.forgotten}, gained={result.gained}",
+        f"  {'items':<22}n={result.items_text}, forgotten={result.forgotten}, gained={result.gained}",
         f"  {'test':<22}{result.statistic}",
     ]
+    if result.looks > 1:
+        seen = "the items listed are among those scored" if result.decided_early else "every item was scored"
+        lines.append(f"  {'sequential':<22}{result.sequential_text}; {seen}")
     perplexity = result.extra.get("base", {}).get("perplexity"), result.extra.get("tuned", {}).get("perplexity")
     if None not in perplexity:
         lines.append(f"  {'perplexity':<22}{perplexity[0]:>10.3f}{perplexity[1]:>10.3f}  (token-weighted over "

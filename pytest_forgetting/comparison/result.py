@@ -70,6 +70,11 @@ class ComparisonResult:
     holm_verdict: Optional[str] = None
     #: The test (pytest node id) or check that produced the result.
     test: str = ""
+    #: Sequential verdicts: items in the suite (``n`` is fewer when the verdict came early),
+    #: and the look it came at, of ``looks``. All 0 when verdicts are not sequential.
+    suite_size: int = 0
+    look: int = 0
+    looks: int = 0
 
     @property
     def passed(self) -> bool:
@@ -80,6 +85,25 @@ class ComparisonResult:
     def failed_by_holm(self) -> bool:
         """True when the test's own verdict passed but Holm's correction across capabilities fails it."""
         return self.passed and self.holm_verdict == "fail"
+
+    @property
+    def decided_early(self) -> bool:
+        """True when a sequential verdict was reached before every item was scored."""
+        return 0 < self.n < self.suite_size
+
+    @property
+    def items_text(self) -> str:
+        """``314``, or ``96 of 314`` when a sequential verdict came early."""
+        return f"{self.n} of {self.suite_size}" if self.decided_early else str(self.n)
+
+    @property
+    def sequential_text(self) -> str:
+        """``decided after 96 of 314 items (look 3 of 8)`` (empty when not sequential)."""
+        if not self.looks:
+            return ""
+        from pytest_forgetting.comparison.sequential import decided_text
+
+        return decided_text(self.n, self.suite_size, self.look, self.looks)
 
     @property
     def worst_case_drop(self) -> float:
@@ -109,7 +133,7 @@ class ComparisonResult:
             f"{self.verdict.upper()} {self.capability}: {self.metric}{arrow} "
             f"{self.base_score:.3f} -> {self.tuned_score:.3f} (delta {self.delta:+.3f}, "
             f"{self.level} {side} bound {bound:+.3f}; tolerance {self.amount(self.tolerance_abs)}, "
-            f"{self.policy}; n={self.n}, forgotten {self.forgotten}, gained {self.gained})"
+            f"{self.policy}; n={self.items_text}, forgotten {self.forgotten}, gained {self.gained})"
         )
 
     def to_dict(self, *, records: bool = True) -> dict[str, Any]:

@@ -28,8 +28,11 @@ DRIFT_METRICS = {"kl": KL, "shift_rate": SHIFT_RATE}
 
 def compare_scores(base: "SuiteScores", tuned: "SuiteScores", suite: Suite, decision: Decision, *,
                    capability: Optional[str] = None, metric: Optional[str] = None, candidate: str = "",
-                   test: str = "") -> ComparisonResult:
-    """Decide ``tuned`` against ``base`` on ``suite`` by the chosen metric's declaration."""
+                   test: str = "", level: Optional[float] = None) -> ComparisonResult:
+    """Decide ``tuned`` against ``base`` on ``suite`` by the chosen metric's declaration.
+
+    ``level`` replaces the decision's one-sided level (a sequential look's spent level).
+    """
     metric = metric or base.primary
     if metric not in base.metrics:
         raise ForgettingError(f"suite {suite.name}: no metric {metric!r}; it has: {', '.join(base.metrics)}")
@@ -42,7 +45,7 @@ def compare_scores(base: "SuiteScores", tuned: "SuiteScores", suite: Suite, deci
         extra={"base": base.extra, "tuned": tuned.extra} if base.extra else {},
         clusters=[str(c) for c in clusters] if all(c is not None for c in clusters) else None,
     )
-    return decide(base_values, tuned_values, decision, metric=base.declared[metric], template=template)
+    return decide(base_values, tuned_values, decision, metric=base.declared[metric], template=template, level=level)
 
 
 def drift_decision(max_kl: Optional[ToleranceLike], metric: str, alpha: Optional[float]) -> Decision:
@@ -59,7 +62,7 @@ def drift_decision(max_kl: Optional[ToleranceLike], metric: str, alpha: Optional
 
 def compare_drift_scores(drift: "DriftScores", suite: Suite, decision: Decision, *, metric: str = "kl",
                          capability: Optional[str] = None, base_model: str = "", tuned_model: str = "",
-                         candidate: str = "", test: str = "") -> ComparisonResult:
+                         candidate: str = "", test: str = "", level: Optional[float] = None) -> ComparisonResult:
     """Pass while the upper bound of the mean per-item drift is below the bound (``decision.tolerance``).
 
     The base's drift from itself is 0 by definition, so this is a one-sample bound on the
@@ -75,7 +78,8 @@ def compare_drift_scores(drift: "DriftScores", suite: Suite, decision: Decision,
                "mean_shift_rate": sum(drift.shift_rate) / len(drift.shift_rate), "top_k": drift.top_k,
                **({"approximation": drift.approximation} if drift.approximation else {})},
     )
-    result = decide([0.0] * len(values), values, decision, metric=DRIFT_METRICS[metric], template=template)
+    result = decide([0.0] * len(values), values, decision, metric=DRIFT_METRICS[metric], template=template,
+                    level=level)
     if drift.approximation:
         result.statistic += f"; KL approximated from {drift.approximation}"
     return result

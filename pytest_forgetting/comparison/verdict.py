@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from pytest_forgetting.comparison import stats
 from pytest_forgetting.comparison.decision import Decision, resolve_decision
@@ -45,11 +45,14 @@ def decide(
     metric: Metric,
     template: ComparisonResult,
     seed: int = 0,
+    level: Optional[float] = None,
 ) -> ComparisonResult:
     """Compute paired statistics and the verdict; copy descriptive fields from ``template``.
 
     ``decision.tolerance`` None means :func:`~pytest_forgetting.scoring.metrics.default_tolerance`
-    of ``metric`` (given the session's default, ``decision.session_tolerance``).
+    of ``metric`` (given the session's default, ``decision.session_tolerance``). ``level``
+    replaces the one-sided level of the interval and test (``decision.test_alpha``): a
+    sequential verdict's look runs at its spent level.
     """
     if len(base_values) != len(tuned_values) or not base_values:
         raise ForgettingError(
@@ -64,7 +67,7 @@ def decide(
     tolerance_abs = tolerance.absolute(base_mean)
     # Under "significant", each of the family's capabilities is tested at alpha / m (Bonferroni,
     # the first Holm step); the session's report adds Holm-adjusted p-values across them.
-    test_alpha = decision.test_alpha
+    test_alpha = decision.test_alpha if level is None else level
     sign = 1.0 if higher else -1.0
     drops = [sign * (b - t) for b, t in zip(base_values, tuned_values)]
     nothing_worse = all(d <= 0 for d in drops)
@@ -138,7 +141,17 @@ def decide(
 
 
 def redecide(result: ComparisonResult, decision: Decision) -> ComparisonResult:
-    """The same scores decided with another tolerance, policy or alpha (a new result)."""
+    """The same scores decided with another tolerance, policy or alpha (a new result).
+
+    A sequential verdict cannot be re-decided: where it stopped (and the level of its last
+    look) depended on the decision it was made for.
+    """
+    if result.looks > 1:
+        raise ForgettingError(
+            f"{result.capability}: a sequential verdict ({result.sequential_text}) cannot be re-decided with "
+            "another tolerance, policy or alpha; give them to compare()/check() or the capability marker, or "
+            "turn sequential verdicts off (--forgetting-sequential=off)"
+        )
     low, high = (0.0, 1.0) if result.binary else (-math.inf, math.inf)
     metric = Metric(result.metric, higher_is_better=result.higher_is_better, binary=result.binary,
                     unit=result.unit, low=low, high=high)

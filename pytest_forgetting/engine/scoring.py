@@ -28,25 +28,55 @@ def describe(session: "EvaluationSession", slot: ModelSlot) -> str:
     return f"model {slot.name} ({role})"
 
 
-def score_fresh(session: "EvaluationSession", slot: ModelSlot, suite: Suite) -> SuiteScores:
-    """Score ``suite`` with the slot's backend (loaded now if need be), after checking it can."""
+def score_fresh(session: "EvaluationSession", slot: ModelSlot, suite: Suite, whole: Optional[Suite] = None) -> SuiteScores:
+    """Score ``suite`` (part of ``whole``, by default all of it) with the slot's backend, after checking it can."""
     backend = slot.backend()
     check_scorable(describe(session, slot), backend.capabilities, suite)
-    session.runs[slot.label] += 1
-    return score_suite(backend, suite, registry=session.registry, batch_size=session.batch_size,
-                       label=session.label_of(slot))
+    whole = whole or suite
+    ran = (slot.label, whole.fingerprint)
+    if ran not in session.ran:  # a suite counts once however many chunks it is scored in
+        session.ran.add(ran)
+        session.runs[slot.label] += 1
+    label = session.label_of(slot) + (f", {len(suite)} more of {len(whole)}" if whole is not suite else "")
+    return score_suite(backend, suite, registry=session.registry, batch_size=session.batch_size, label=label)
 
 
-def score_stored(session: "EvaluationSession", slot: ModelSlot, suite: Suite) -> SuiteScores:
+def score_items(session: "EvaluationSession", slot: ModelSlot, suite: Suite, indices: Sequence[int]) -> SuiteScores:
+    """``slot``'s scores on the items ``indices`` of ``suite`` (in that order), each scored once per session.
+
+    What a sequential verdict scores look by look: the items already scored (this session,
+    the cache, the baseline) are reused; only the rest go to the backend, as one part. The
+    base is scored on every item when the baseline is being rewritten.
+    """
+    rows = session.item_rows(slot, suite)
+    wanted = list(indices)
+    if slot.role == "base" and session.stored.baseline is not None and session.stored.baseline.update:
+        wanted = list(range(len(suite)))
+    missing = [index for index in wanted if index not in rows]
+    if missing:
+        everything = missing == list(range(len(suite)))
+        scored = score_stored(session, slot, suite if everything else replace(suite, items=tuple(suite.items[i] for i in missing)),
+                              whole=suite)
+        for position, index in enumerate(missing):
+            rows[index] = ({name: values[position] for name, values in scored.metrics.items()}, scored.records[position])
+    declared, primary = declared_metrics(suite, session.registry)
+    chosen = [rows[index] for index in indices]
+    records = [record for _, record in chosen]
+    extra = {"perplexity": token_weighted_perplexity(records)} if suite.kind == "text" else {}
+    return SuiteScores(suite.name, suite.kind, slot.name, {name: [row[name] for row, _ in chosen] for name in declared},
+                       declared, records, 0.0, primary, extra)
+
+
+def score_stored(session: "EvaluationSession", slot: ModelSlot, suite: Suite, whole: Optional[Suite] = None) -> SuiteScores:
     """``slot``'s scores on ``suite``, reusing stored per-item results and storing fresh ones."""
     stored = session.stored
     if not stored.active:
-        return score_fresh(session, slot, suite)
+        return score_fresh(session, slot, suite, whole)
     identity, base = slot.identity(), slot.role == "base"
     entries, missing = stored.lookup(identity, suite, slot.name, base=base)
     fresh: dict[str, Any] = {}
     if missing:
-        scored = score_fresh(session, slot, replace(suite, items=tuple(missing)))
+        scored = score_fresh(session, slot, replace(suite, items=tuple(missing)), whole or suite)
         for index, item in enumerate(missing):
             fresh[item_key(item)] = {
                 "metrics": {name: values[index] for name, values in scored.metrics.items()},

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
@@ -30,6 +31,7 @@ from pytest_forgetting.backends.contract import Backend, Identity
 from pytest_forgetting.backends.spec import LoadOptions, ModelSpec, resolve_models
 from pytest_forgetting.comparison.decision import resolve_decision
 from pytest_forgetting.comparison.result import ComparisonResult
+from pytest_forgetting.comparison.sequential import SequentialSettings
 from pytest_forgetting.engine import scoring
 from pytest_forgetting.engine.models import Loader, ModelSlot, candidate_labels, default_loader
 from pytest_forgetting.engine.stored import StoredResults
@@ -38,6 +40,14 @@ from pytest_forgetting.scoring.suites import Suite
 from pytest_forgetting.storage.baseline import Baseline
 from pytest_forgetting.storage.cache import ResultCache
 from pytest_forgetting.tolerance import ToleranceLike
+
+@dataclass
+class MeasuredDrift:
+    """Per-item drift records measured so far (by item index), and how KL was measured."""
+
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+    approximation: Optional[str] = None
+
 
 ModelSource = Union[str, "os.PathLike[str]", ModelSpec, Backend]
 
@@ -60,6 +70,8 @@ class EvaluationSession:
         tolerance, alpha, policy: session defaults for decisions (a marker or call overrides).
         family_size: capabilities decided together under the ``significant`` policy.
         batch_size: a fixed batch size for every scoring call (None: the backend's own).
+        sequential: sequential verdicts (True, or :class:`SequentialSettings`): score items
+            in a seeded random order, in chunks, and stop once a capability is decided.
     """
 
     def __init__(
@@ -79,6 +91,7 @@ class EvaluationSession:
         policy: Optional[str] = None,
         family_size: int = 1,
         batch_size: Optional[int] = None,
+        sequential: Union[bool, SequentialSettings] = False,
     ) -> None:
         self.options = options or LoadOptions()
         self._loader = loader or default_loader
@@ -87,6 +100,8 @@ class EvaluationSession:
         self.tolerance, self.alpha, self.policy = defaults.tolerance, defaults.alpha, defaults.policy
         self.family_size = max(1, family_size)
         self.batch_size = batch_size
+        self.sequential = sequential if isinstance(sequential, SequentialSettings) \
+            else SequentialSettings(enabled=bool(sequential))
         self._registry = registry
         self.stored = StoredResults(
             cache if isinstance(cache, ResultCache) or cache is None else ResultCache(Path(cache)),
@@ -97,7 +112,11 @@ class EvaluationSession:
         self.results: list[ComparisonResult] = []
         #: Suites each model actually ran on (scored at least one item), by label.
         self.runs: Counter[str] = Counter()
+        #: (label, suite fingerprint) of every suite a model ran on.
+        self.ran: set[tuple[str, str]] = set()
         self._memo: dict[tuple[Identity, str], Any] = {}
+        self._rows: dict[tuple[Identity, str], dict[int, tuple[dict[str, float], dict[str, Any]]]] = {}
+        self._drift_rows: dict[tuple[Any, ...], MeasuredDrift] = {}
         self._base_vocabulary: Optional[Mapping[str, int]] = None
 
     # -- models ---------------------------------------------------------------------------------
@@ -198,11 +217,30 @@ class EvaluationSession:
         Once per session per (model identity, suite), through the baseline and the cache: when
         they hold every item, the model is not loaded.
         """
-        slot = self.base if model == "base" or model is self.base else self.candidate(model)
+        slot = self.slot_of(model)
         key = (slot.identity(), suite.fingerprint)
         if key not in self._memo:
-            self._memo[key] = scoring.score_stored(self, slot, suite)
+            rows = self.item_rows(slot, suite)
+            if rows:  # part of the suite was scored look by look: score the rest
+                self._memo[key] = scoring.score_items(self, slot, suite, range(len(suite)))
+            else:
+                scores = self._memo[key] = scoring.score_stored(self, slot, suite)
+                rows.update({index: ({name: values[index] for name, values in scores.metrics.items()}, record)
+                             for index, record in enumerate(scores.records)})
         return self._memo[key]
+
+    def slot_of(self, model: Union[str, ModelSlot]) -> ModelSlot:
+        """The base (``"base"`` or its slot) or a candidate (by label or slot)."""
+        return self.base if model == "base" or model is self.base else self.candidate(model)
+
+    def item_rows(self, slot: ModelSlot, suite: Suite) -> dict[int, tuple[dict[str, float], dict[str, Any]]]:
+        """The per-item (metrics, record) of ``slot`` on ``suite`` scored so far this session, by item index."""
+        return self._rows.setdefault((slot.identity(), suite.fingerprint), {})
+
+    def drift_rows(self, slot: ModelSlot, suite: Suite, *options: Any) -> "MeasuredDrift":
+        """The per-item drift records of ``slot`` against the base on ``suite`` measured so far, by item index."""
+        return self._drift_rows.setdefault((self.base.identity(), slot.identity(), suite.fingerprint, *options),
+                                           MeasuredDrift())
 
     def compare(self, candidate: Union[str, ModelSlot, None], suite: Suite, *, capability: Optional[str] = None,
                 metric: Optional[str] = None, tolerance: Optional[ToleranceLike] = None,
@@ -226,9 +264,14 @@ class EvaluationSession:
                                     alpha=alpha if alpha is not None else self.alpha,
                                     family_size=self.family_size if policy == "significant" else 1,
                                     session_tolerance=self.tolerance)
-        base, tuned = self.scores(self.base, suite), self.scores(slot, suite)
-        result = compare_scores(base, tuned, suite, decision, capability=capability, metric=metric,
-                                candidate=slot.label, test=test)
+        if self.sequential.enabled:
+            from pytest_forgetting.engine.looks import compare_in_looks
+
+            result = compare_in_looks(self, slot, suite, decision, capability=capability, metric=metric, test=test)
+        else:
+            base, tuned = self.scores(self.base, suite), self.scores(slot, suite)
+            result = compare_scores(base, tuned, suite, decision, capability=capability, metric=metric,
+                                    candidate=slot.label, test=test)
         if record:
             self.results.append(result)
         return result
@@ -248,6 +291,14 @@ class EvaluationSession:
 
         slot = self.candidate(candidate)
         decision = drift_decision(max_kl, metric, alpha if alpha is not None else self.alpha)
+        if self.sequential.enabled:
+            from pytest_forgetting.engine.looks import drift_in_looks
+
+            result = drift_in_looks(self, slot, suite, decision, metric=metric, capability=capability, top_k=top_k,
+                                    max_new_tokens=max_new_tokens, test=test)
+            if record:
+                self.results.append(result)
+            return result
         outputs = None
         if suite.kind == "generation" and max_new_tokens in (None, suite.settings.max_new_tokens):
             outputs = [record["output"] for record in self.scores(slot, suite).records]

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from pytest_forgetting.report.tables import markdown_table, several_candidates
+from pytest_forgetting.report.tables import markdown_table, sequential_note, several_candidates
 
 if TYPE_CHECKING:
     from pytest_forgetting.comparison.result import ComparisonResult
@@ -26,6 +26,8 @@ def markdown(results: Sequence["ComparisonResult"], *, title: str = "Forgetting 
         for base, tuned in sorted(models, key=str):
             lines.append(f"Base `{base}` vs tuned `{tuned}`.")
         lines += ["", markdown_table(results), ""]
+        if sequential_note(results):
+            lines += [sequential_note(results) + ".", ""]
     for r in failed:
         items = r.forgotten_items
         if not items:

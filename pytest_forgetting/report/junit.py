@@ -23,4 +23,7 @@ def junit_properties(result: "ComparisonResult", *, with_candidate: bool = False
     for key in JUNIT_KEYS:
         value = getattr(result, key)
         properties.append((_NAMES.get(key, key), f"{value:.6g}" if isinstance(value, float) else str(value)))
+    if result.looks:  # sequential verdicts: how many items decided it
+        properties += [("suite_size", str(result.suite_size)), ("look", f"{result.look} of {result.looks}"),
+                       ("decided", result.sequential_text)]
     return properties

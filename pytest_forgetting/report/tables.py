@@ -32,10 +32,20 @@ def rows(results: Sequence["ComparisonResult"]) -> list[tuple[str, ...]]:
     named = several_candidates(results)
     return [(
         *((r.candidate,) if named else ()),
-        r.capability, r.metric, str(r.n), f"{r.base_score:.3f}", f"{r.tuned_score:.3f}",
+        r.capability, r.metric, r.items_text, f"{r.base_score:.3f}", f"{r.tuned_score:.3f}",
         f"{r.delta:+.3f}", f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]", f"{r.tolerance_abs:.3f}",
         str(r.forgotten), str(r.gained), verdict_text(r),
     ) for r in results]
+
+
+def sequential_note(results: Sequence["ComparisonResult"]) -> str:
+    """A line under the table when sequential verdicts stopped early (``n`` reads ``96 of 314``), else empty."""
+    early = [r for r in results if r.decided_early]
+    if not any(r.looks for r in results):
+        return ""
+    seen, total = sum(r.n for r in results if r.looks), sum(r.suite_size for r in results if r.looks)
+    return (f"sequential verdicts: {len(early)} of {sum(1 for r in results if r.looks)} decided early "
+            f"('n' reads 'decided after n of N items'); {seen} of {total} items scored")
 
 
 def text_table(results: Sequence["ComparisonResult"]) -> list[str]:
