@@ -94,3 +94,17 @@ def test_zero_adapter_passes_with_delta_zero(embedded_base, shared_cache, tmp_pa
     for name in ("knowledge", "writing"):
         assert results[name]["delta"] == 0.0 and results[name]["forgotten"] == 0 == results[name]["gained"]
     assert results["writing (KL drift)"]["tuned_score"] == 0.0
+
+
+def test_sequential_verdicts_agree_and_stop_early_on_the_aggressive_adapter(embedded_base, shared_cache,
+                                                                           tmp_path) -> None:
+    # the items come from the shared cache (the runs above scored them); the looks still decide
+    code, results, output = _run(ROOT / "example_suites/adapters/aggressive", tmp_path, shared_cache,
+                                 "--forgetting-sequential=on")
+    assert code == 1, output[-3000:]
+    verdicts = {name: r["verdict"] for name, r in results.items()}
+    assert {n for n, v in verdicts.items() if v == "fail"} == {"knowledge", "arithmetic", "instructions",
+                                                                "writing", "writing (KL drift)"}, verdicts
+    early = {name for name, r in results.items() if r["n"] < r["suite_size"]}
+    assert {"knowledge", "instructions", "writing (KL drift)"} <= early, results
+    assert "decided after" in output and "sequential verdicts:" in output

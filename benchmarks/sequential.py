@@ -1,0 +1,155 @@
+"""Sequential verdicts: wall time and items scored on the example suites, and time to verdict against lm-eval.
+
+    python benchmarks/sequential.py [--adapters careful,aggressive] [--lm-eval] [--skip-example-suites]
+
+Everything runs one after another in fresh processes, on the embedded SmolLM2-135M-Instruct,
+float32 on CPU, no result cache (``--no-forgetting-cache``):
+
+* per adapter, ``pytest example_suites``:
+
+  - **cold, off**: base and tuned scored on every item (today's run); it also writes a
+    baseline of the base's results (``--forgetting-update-baseline``);
+  - **cold, on**: ``--forgetting-sequential=on``, base and tuned scored look by look;
+  - **pre-merge, on**: the base read from that baseline (what an adapter repo's CI does),
+    sequential verdicts on;
+
+  and prints the wall times, the ratios to the cold run (targets: cold on <= 0.5x,
+  pre-merge on <= 0.3x), every capability's verdict in each run (which must agree), and the
+  items each capability was decided on.
+* ``--lm-eval``: time to verdict on the example suites' multiple-choice capabilities
+  (knowledge, language, contract review; 708 items): two lm-evaluation-harness runs, as a
+  user would compare base and tuned (each its own process: import, load, score at batch size
+  64, its fastest on this CPU; the tuned one loads the adapter with ``peft=``), against one
+  pytest run of those three tests with sequential verdicts (cold) and without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ADAPTERS = ROOT / "example_suites/adapters"
+MC_TESTS = ["example_suites/test_knowledge.py", "example_suites/test_language.py",
+            "example_suites/test_contract_domain.py::test_contract_review_not_worse"]
+ENV = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+LM_EVAL_RUN = """
+import json, sys, time
+sys.path.insert(0, {benchmarks!r})
+started = time.perf_counter()
+from lm_eval_reference import load_hflm, read_items, run_lm_eval
+lm, total = load_hflm({model!r}, batch_size=64, **{kwargs!r}), 0
+for path, plain in {suites!r}:
+    items = read_items(path)
+    contexts = [item["question"] for item in items] if plain else None
+    run_lm_eval({model!r}, items, batch_size=64, lm=lm, contexts=contexts)
+    total += len(items)
+print(json.dumps({{"items": total, "seconds": time.perf_counter() - started}}))
+"""
+
+
+def pytest_run(adapter: Path, workdir: Path, label: str, *extra: str, tests: tuple[str, ...] = ("example_suites",)) -> dict:
+    """One pytest process; its wall time, per-capability verdicts and items (from report.json)."""
+    report = workdir / label
+    command = [sys.executable, "-m", "pytest", *tests, "-q", "-p", "no:randomly", "-p", "no:xdist",
+               f"--tuned-model={adapter}", "--base-model=embedded", "--no-forgetting-cache",
+               f"--forgetting-report={report}", *extra]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=ENV)
+    seconds = time.perf_counter() - started
+    if not (report / "report.json").exists():
+        raise SystemExit(f"the {label} run failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    results = json.loads((report / "report.json").read_text())["results"]
+    capabilities = {r["capability"]: {"verdict": r["verdict"], "n": r["n"], "of": r.get("suite_size") or r["n"]}
+                    for r in results}
+    return {"seconds": round(seconds, 1), "exit": done.returncode, "capabilities": capabilities}
+
+
+def example_suites(adapter_name: str, workdir: Path) -> dict:
+    adapter, baseline = ADAPTERS / adapter_name, workdir / f"{adapter_name}-baseline"
+    cold_off = pytest_run(adapter, workdir, f"{adapter_name}-cold-off", "--forgetting-sequential=off",
+                          f"--forgetting-baseline={baseline}", "--forgetting-update-baseline")
+    cold_on = pytest_run(adapter, workdir, f"{adapter_name}-cold-on", "--forgetting-sequential=on")
+    premerge_on = pytest_run(adapter, workdir, f"{adapter_name}-premerge-on", "--forgetting-sequential=on",
+                             f"--forgetting-baseline={baseline}")
+    runs = {"cold, off": cold_off, "cold, on": cold_on, "pre-merge, on": premerge_on}
+    same = all(run["capabilities"][c]["verdict"] == v["verdict"] for run in runs.values()
+               for c, v in cold_off["capabilities"].items())
+    print(f"\n== {adapter_name}: verdicts {'identical in every run' if same else 'DIFFER'}")
+    for label, run in runs.items():
+        print(f"  {label:<14} {run['seconds']:7.1f} s  {run['seconds'] / cold_off['seconds']:.2f}x of cold, off")
+    print(f"  {'capability':<31}{'verdict':<8}{'cold, on':>12}{'pre-merge, on':>16}")
+    for capability, off in sorted(cold_off["capabilities"].items()):
+        on, pre = cold_on["capabilities"][capability], premerge_on["capabilities"][capability]
+        print(f"  {capability:<31}{off['verdict']:<8}{on['n']:>6} of {on['of']:<4}{pre['n']:>9} of {pre['of']:<4}")
+    seen = sum(c["n"] for c in cold_on["capabilities"].values())
+    total = sum(c["of"] for c in cold_on["capabilities"].values())
+    print(f"  items decided on (cold, on): {seen} of {total} ({seen / total:.2f})")
+    return {"runs": runs, "same_verdicts": same}
+
+
+def lm_eval_comparison(adapter_name: str, workdir: Path) -> dict:
+    from pytest_forgetting.embedded import ensure_embedded_model
+
+    base_dir = str(ensure_embedded_model())
+    adapter = str(ADAPTERS / adapter_name)
+    suites = [(str(ROOT / "example_suites/data/knowledge.jsonl"), False),
+              (str(ROOT / "example_suites/data/language.jsonl"), True),
+              (str(ROOT / "example_suites/data/contract_review.jsonl"), False)]
+    timings = {}
+    started = time.perf_counter()
+    for label, kwargs in (("lm-eval base", {}), ("lm-eval tuned", {"peft": adapter})):
+        script = LM_EVAL_RUN.format(benchmarks=str(ROOT / "benchmarks"), suites=suites, model=base_dir, kwargs=kwargs)
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=ENV)
+        if done.returncode:
+            raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
+        timings[label] = round(time.perf_counter() - t0, 1)
+    timings["lm-eval, both"] = round(time.perf_counter() - started, 1)
+    on = pytest_run(ADAPTERS / adapter_name, workdir, f"{adapter_name}-mc-on", "--forgetting-sequential=on",
+                    tests=tuple(MC_TESTS))
+    off = pytest_run(ADAPTERS / adapter_name, workdir, f"{adapter_name}-mc-off", "--forgetting-sequential=off",
+                     tests=tuple(MC_TESTS))
+    timings["ours, sequential on"], timings["ours, off"] = on["seconds"], off["seconds"]
+    print(f"\n== time to verdict, {adapter_name}, multiple choice (708 items per model)")
+    for label, seconds in timings.items():
+        print(f"  {label:<22}{seconds:7.1f} s")
+    print(f"  lm-eval (two runs) / ours on: {timings['lm-eval, both'] / on['seconds']:.2f}x; "
+          f"/ ours off: {timings['lm-eval, both'] / off['seconds']:.2f}x")
+    return {"timings": timings, "ours_on": on, "ours_off": off}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--adapters", default="careful,aggressive")
+    parser.add_argument("--lm-eval", action="store_true", help="also time two lm-eval runs against ours")
+    parser.add_argument("--skip-example-suites", action="store_true")
+    parser.add_argument("--out", type=Path, help="write every figure as JSON here")
+    args = parser.parse_args(argv)
+    from pytest_forgetting.embedded import ensure_embedded_model
+
+    ensure_embedded_model()
+    workdir = Path(tempfile.mkdtemp(prefix="forgetting-sequential-"))
+    figures: dict = {}
+    try:
+        for name in args.adapters.split(","):
+            if not args.skip_example_suites:
+                figures[name] = example_suites(name, workdir)
+            if args.lm_eval:
+                figures[f"{name} lm-eval"] = lm_eval_comparison(name, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.out:
+        args.out.write_text(json.dumps(figures, indent=1))
+    return 0 if all(f.get("same_verdicts", True) for f in figures.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
