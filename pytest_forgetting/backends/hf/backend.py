@@ -7,11 +7,16 @@ itself active. Log-likelihoods follow lm-evaluation-harness exactly (see
 continuation, the pair is tokenized jointly and split at the context's length, inputs are
 right-padded without an attention mask (causal attention makes padding invisible), and the
 score is the sum of the continuation tokens' ``log_softmax`` values.
+
+The key/value cache of a token prefix that a call's prompts share (few-shot examples, a
+system prompt) is computed once and kept in the backend's :attr:`HFBackend.prefix_cache`
+for its later calls: generation, drift and multiple choice
+(:mod:`~pytest_forgetting.backends.hf.prefix_cache`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Hashable, Iterator, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +33,8 @@ from pytest_forgetting.backends.hf import generation, packing
 from pytest_forgetting.backends.hf.batching import map_batched
 from pytest_forgetting.backends.hf.greedy import shared_prefix_logits, supports_greedy_loop
 from pytest_forgetting.backends.hf.greedy import takes_logits_to_keep as _takes_logits_to_keep
+from pytest_forgetting.backends.hf.kv import cache_argument
+from pytest_forgetting.backends.hf.prefix_cache import PrefixCache
 from pytest_forgetting.backends.hf.shared import SharedModel, context_length
 from pytest_forgetting.backends.hf.text import chat_text, without_prefix
 from pytest_forgetting.backends.windows import rolling_windows
@@ -45,6 +52,11 @@ class HFBackend(Backend):
         batch_size: fixed batch size, or None for automatic.
         add_special_tokens: let the tokenizer add its special tokens (its default, as lm-eval).
         source_path: the folder the model (or adapter) was loaded from.
+
+    Attributes:
+        prefix_cache: the KV caches of shared prompt prefixes kept across calls; set it to
+            None to compute each batch's prefix afresh (generation, drift) and pack multiple
+            choice without a prefix pass, as before the cache existed.
     """
 
     def __init__(
@@ -70,6 +82,7 @@ class HFBackend(Backend):
         self._fingerprint: Optional[str] = None
         self._prefix_text: Optional[str] = None
         self._max_length = context_length(getattr(shared.model, "config", None), tokenizer)
+        self.prefix_cache: Optional[PrefixCache] = PrefixCache()
         self.capabilities = Capabilities(loglikelihood=True, generate_text=True, generate_chat=True,
                                          distributions=True, top_logprobs=len(tokenizer), tokenizer=True)
 
@@ -92,6 +105,11 @@ class HFBackend(Backend):
         if self._fingerprint is None:
             self._fingerprint = self._fingerprint_fn()
         return self._fingerprint
+
+    @property
+    def prefix_scope(self) -> Hashable:
+        """What :attr:`prefix_cache` keys this model's prefixes by: adapter, dtype and device."""
+        return (self.adapter, str(self.dtype), str(self.device))
 
     def identity(self) -> Identity:
         """The fingerprint, the dtype and the device type."""
@@ -151,15 +169,21 @@ class HFBackend(Backend):
             )
         return output.logits
 
-    def logprobs_at(self, rows: Sequence[Sequence[int]], **inputs: torch.Tensor) -> list[torch.Tensor]:
+    def logprobs_at(self, rows: Sequence[Sequence[int]], *, cache: Any = None,
+                    **inputs: torch.Tensor) -> list[torch.Tensor]:
         """Float32 log-distributions at the given positions of each batch row: ``[len(rows[i]), vocab]``.
 
         The output head runs only on the positions some row needs (``logits_to_keep``, where
         the model takes it) and the softmax only on each row's own; the numbers are those of
-        a full forward pass.
+        a full forward pass. ``cache``: a KV cache of tokens before the inputs (a shared
+        prefix; positions and mask then account for it).
         """
         keep = sorted({p for positions in rows for p in positions})
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
+        if cache is not None:
+            name = cache_argument(self.shared.model)
+            assert name is not None, "a prefix cache needs a model whose forward takes a KV cache"
+            kwargs.update({name: cache, "use_cache": True})
         if _takes_logits_to_keep(self.shared.model):
             kwargs["logits_to_keep"] = torch.tensor(keep, dtype=torch.long, device=self.device)
             column = {p: c for c, p in enumerate(keep)}
@@ -210,7 +234,8 @@ class HFBackend(Backend):
 
         def run(batch: list[tuple[list[int], list[int]]]) -> list[torch.Tensor]:
             with self.shared.running_as(self.adapter):
-                logits = shared_prefix_logits(self.shared.model, batch, device=self.device)
+                logits = shared_prefix_logits(self.shared.model, batch, device=self.device,
+                                              prefix_cache=self.prefix_cache, scope=self.prefix_scope)
             return [F.log_softmax(logits[row, logits.shape[1] - len(c) - 1 :].float(), dim=-1).cpu()
                     for row, (_, c) in enumerate(batch)]
 
@@ -274,7 +299,11 @@ class HFBackend(Backend):
 
     def loglikelihood_groups(self, groups: Sequence[tuple[str, Sequence[str]]], *,
                              batch_size: Optional[int] = None) -> list[list[Loglikelihood]]:
-        """Each context computed once for all its continuations (:mod:`~pytest_forgetting.backends.hf.packing`)."""
+        """Each context computed once for all its continuations (:mod:`~pytest_forgetting.backends.hf.packing`).
+
+        A token prefix the contexts share (few-shot examples) runs once, or comes from
+        :attr:`prefix_cache`.
+        """
         return packing.loglikelihood_groups(self, groups, batch_size=batch_size)
 
     @torch.inference_mode()

@@ -22,7 +22,8 @@ def generate(backend: "HFBackend", prompts: Sequence[Prompt], *, max_new_tokens:
     """Greedy decoding; each output is cut at its first stop string.
 
     Decoding runs in :func:`~pytest_forgetting.backends.hf.greedy.greedy_continuations` (a
-    batch's shared prompt prefix computed once, finished rows leaving the batch); a model
+    batch's shared prompt prefix computed once, or taken from the backend's prefix cache;
+    finished rows leaving the batch); a model
     whose forward it cannot drive falls back to ``model.generate(do_sample=False)``.
 
     A prompt is text (encoded with the backend's settings) or a list of token ids (e.g. a
@@ -49,7 +50,8 @@ def generate(backend: "HFBackend", prompts: Sequence[Prompt], *, max_new_tokens:
                 continuations = greedy_continuations(
                     shared.model, batch, max_new_tokens=max_new_tokens, eos_token_ids=eos,
                     pad_token_id=pad_id, device=backend.device, finished=finished,
-                    max_length=backend.max_length,
+                    max_length=backend.max_length, prefix_cache=backend.prefix_cache,
+                    scope=backend.prefix_scope,
                 )
             texts = tok.batch_decode(continuations, skip_special_tokens=True)
             return [cut_at_stop(text, stop) for text in texts]

@@ -2,8 +2,10 @@
 
 Scoring prompts often start alike: the same few-shot examples, the same chat system prompt.
 :func:`greedy_continuations` runs the batch's longest common token prefix once (batch 1),
-repeats its key/value cache for every row, then runs each row's own tokens (left-padded
-after the prefix, positions continuing from it) and decodes step by step. Rows that end
+or takes it from the backend's :class:`~pytest_forgetting.backends.hf.prefix_cache.PrefixCache`
+where an earlier call kept it, repeats its key/value cache for every row, then runs each
+row's own tokens (left-padded after the prefix, positions continuing from it) and decodes
+step by step. Rows that end
 (EOS, a stop string, ``max_new_tokens``) leave the batch, so a batch costs what its longest
 answer costs only for the rows still writing.
 
@@ -22,56 +24,19 @@ A prompt longer than the model's context is left-truncated to its last
 
 from __future__ import annotations
 
-import functools
-import inspect
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Hashable, Optional, Sequence
 
 import torch
 
-#: A common prefix shorter than this is not worth a separate pass.
-MIN_SHARED_PREFIX = 4
+from pytest_forgetting.backends.hf.kv import cache_argument as _cache_argument
+from pytest_forgetting.backends.hf.kv import longest_common_prefix
+from pytest_forgetting.backends.hf.kv import inner as _inner  # noqa: F401 - the tests' handle on the model
+from pytest_forgetting.backends.hf.kv import supports_cache_loop as supports_greedy_loop
+from pytest_forgetting.backends.hf.kv import takes_logits_to_keep  # noqa: F401 - re-exported
+from pytest_forgetting.backends.hf.prefix_cache import MIN_SHARED_PREFIX, PrefixCache, prefix_states
 
-
-def supports_greedy_loop(model: torch.nn.Module) -> bool:
-    """True when ``model``'s forward takes positions, a mask, a KV cache and ``logits_to_keep``."""
-    return _cache_argument(model) is not None
-
-
-def _inner(model: torch.nn.Module) -> torch.nn.Module:
-    get_base = getattr(model, "get_base_model", None)  # a PeftModel wraps the transformers model
-    return get_base() if callable(get_base) else model
-
-
-@functools.lru_cache(maxsize=None)
-def _forward_parameters(model_class: type) -> frozenset[str]:
-    """The keyword names a model class's ``forward`` takes (inspected once per class)."""
-    try:
-        return frozenset(inspect.signature(model_class.forward).parameters)
-    except (TypeError, ValueError):
-        return frozenset()
-
-
-def takes_logits_to_keep(model: torch.nn.Module) -> bool:
-    """True when ``model`` (or the transformers model a PEFT model wraps) accepts ``logits_to_keep``."""
-    return "logits_to_keep" in _forward_parameters(type(_inner(model)))
-
-
-def _cache_argument(model: torch.nn.Module) -> Optional[str]:
-    parameters = _forward_parameters(type(_inner(model)))
-    if not {"attention_mask", "position_ids", "logits_to_keep"} <= parameters:
-        return None
-    for name in ("cache", "past_key_values"):  # transformers 5 / 4
-        if name in parameters:
-            return name
-    return None
-
-
-def _new_cache(model: torch.nn.Module) -> Any:
-    from transformers import DynamicCache
-
-    if "config" in inspect.signature(DynamicCache.__init__).parameters:
-        return DynamicCache(config=_inner(model).config)
-    return DynamicCache()
+__all__ = ["MIN_SHARED_PREFIX", "greedy_continuations", "longest_common_prefix", "prompt_budget",
+           "shared_prefix_logits", "supports_greedy_loop", "takes_logits_to_keep", "truncate_prompts"]
 
 
 def prompt_budget(max_length: int, max_new_tokens: int) -> int:
@@ -96,16 +61,6 @@ def truncate_prompts(prompts: Sequence[Sequence[int]], max_length: int, max_new_
     return [list(prompt)[-budget:] for prompt in prompts]
 
 
-def longest_common_prefix(sequences: Sequence[Sequence[int]]) -> int:
-    """Length of the token prefix all ``sequences`` share."""
-    first, length = sequences[0], min(len(s) for s in sequences)
-    for index in range(length):
-        token = first[index]
-        if any(s[index] != token for s in sequences):
-            return index
-    return length
-
-
 @torch.inference_mode()
 def greedy_continuations(
     model: torch.nn.Module,
@@ -117,6 +72,8 @@ def greedy_continuations(
     device: torch.device,
     finished: Optional[Callable[[list[int]], bool]] = None,
     max_length: Optional[int] = None,
+    prefix_cache: Optional[PrefixCache] = None,
+    scope: Hashable = None,
 ) -> list[list[int]]:
     """The greedy continuation (token ids, EOS excluded) of every prompt in ``prompts``.
 
@@ -132,6 +89,9 @@ def greedy_continuations(
         max_length: the model's context length; when given, each prompt keeps only its last
             ``max_length - max_new_tokens`` tokens (the shared prefix is that of the kept
             tokens), and ``max_new_tokens >= max_length`` fails.
+        prefix_cache: where the shared prefix's KV cache is kept for later calls (None:
+            computed for this batch only).
+        scope: the prefix cache's key for the model as it runs now (its adapter, dtype, device).
     """
     if max_length is not None:
         prompts = truncate_prompts(prompts, max_length, max_new_tokens)
@@ -141,7 +101,7 @@ def greedy_continuations(
     assert cache_name is not None, "call supports_greedy_loop first"
     rows = len(prompts)
     logits, cache, mask = _prefill(model, prompts, [[] for _ in prompts], keep=1, device=device,
-                                   pad_token_id=pad_token_id)
+                                   pad_token_id=pad_token_id, prefix_cache=prefix_cache, scope=scope)
     logits = logits[:, -1, :]
     next_position = torch.tensor([len(p) for p in prompts], dtype=torch.long, device=device)
 
@@ -184,16 +144,19 @@ def shared_prefix_logits(
     *,
     device: torch.device,
     pad_token_id: int = 0,
+    prefix_cache: Optional[PrefixCache] = None,
+    scope: Hashable = None,
 ) -> torch.Tensor:
     """Logits ``[batch, k, vocab]`` for ``(prompt, continuation)`` pairs, k = longest continuation + 1.
 
     Each row is the prompt followed by its continuation, right-aligned, so row ``i``'s last
     ``len(continuation_i) + 1`` positions are its prompt's last token and its continuation.
-    The prompts' shared prefix runs once; the output head runs on the last ``k`` positions only.
+    The prompts' shared prefix runs once (or comes from ``prefix_cache``, see
+    :func:`greedy_continuations`); the output head runs on the last ``k`` positions only.
     """
     keep = max(len(c) for _, c in items) + 1
     logits, _, _ = _prefill(model, [p for p, _ in items], [c for _, c in items], keep=keep, device=device,
-                            pad_token_id=pad_token_id)
+                            pad_token_id=pad_token_id, prefix_cache=prefix_cache, scope=scope)
     return logits
 
 
@@ -205,27 +168,25 @@ def _prefill(
     keep: int,
     device: torch.device,
     pad_token_id: int,
+    prefix_cache: Optional[PrefixCache] = None,
+    scope: Hashable = None,
 ) -> tuple[torch.Tensor, Any, torch.Tensor]:
     """One pass over ``prompt + tail`` rows: (logits of the last ``keep`` positions, KV cache, mask).
 
     The prompts' longest common prefix (if at least :data:`MIN_SHARED_PREFIX` tokens, and
-    leaving every row a token of its own) runs once at batch 1 and its cache is repeated per
-    row; each row's own tokens follow, left-padded so all rows end together, with positions
-    continuing from the prefix. The returned mask covers prefix, padding and rows.
+    leaving every row a token of its own) runs once at batch 1, or comes from
+    ``prefix_cache``, and its cache is repeated per row
+    (:func:`~pytest_forgetting.backends.hf.prefix_cache.prefix_states`); each row's own
+    tokens follow, left-padded so all rows end together, with positions continuing from the
+    prefix. The returned mask covers prefix, padding and rows.
     """
     cache_name = _cache_argument(model)
     assert cache_name is not None, "call supports_greedy_loop first"
-    cache = _new_cache(model)
     rows = len(prompts)
     shared = min(longest_common_prefix(prompts), min(len(p) for p in prompts) - 1)
-    if shared < MIN_SHARED_PREFIX:
-        shared = 0
+    shared, cache = prefix_states(model, prompts[0][: max(0, shared)], rows, device=device,
+                                  store=prefix_cache, scope=scope)
     mask = torch.ones((1, shared), dtype=torch.long, device=device)
-    if shared:
-        prefix = torch.tensor([list(prompts[0][:shared])], dtype=torch.long, device=device)
-        model(input_ids=prefix, attention_mask=mask, position_ids=torch.arange(shared, device=device).unsqueeze(0),
-              use_cache=True, logits_to_keep=1, **{cache_name: cache})
-        cache.batch_repeat_interleave(rows)
     own = [list(p[shared:]) + list(t) for p, t in zip(prompts, tails)]
     width = max(len(tokens) for tokens in own)
     input_ids = torch.full((rows, width), pad_token_id, dtype=torch.long)

@@ -5,16 +5,27 @@ continuation's tokens (minus its last) with position ids that restart after the 
 an attention mask that lets each continuation see the context and itself only. The numbers
 equal scoring each pair alone (same tokens, same positions, same visible keys; tested against
 lm-evaluation-harness); groups that would exceed the model's length are scored pair by pair.
+Choices that tokenize alike are packed once and share their score (an exact tie).
+
+The contexts of a batch often share a token prefix (few-shot examples, a system prompt).
+With the backend's prefix cache on, the longest prefix the batch's packed token sequences
+share (leaving each row its context's last token, whose distribution is read) runs once at
+batch 1, or comes from the cache where an earlier call (another chunk of the suite, a
+generation) kept it; its KV cache is repeated per row and each row runs only the rest, its
+positions and mask continuing from the prefix. The prefix is taken on the final token ids,
+after lm-eval's joint tokenization, never on strings.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import torch
 
 from pytest_forgetting.backends.contract import Loglikelihood
 from pytest_forgetting.backends.hf.batching import map_batched
+from pytest_forgetting.backends.hf.kv import longest_common_prefix, supports_cache_loop
+from pytest_forgetting.backends.hf.prefix_cache import prefix_states
 
 if TYPE_CHECKING:
     from pytest_forgetting.backends.hf.backend import HFBackend
@@ -24,14 +35,16 @@ if TYPE_CHECKING:
 def loglikelihood_groups(backend: "HFBackend", groups: Sequence[tuple[str, Sequence[str]]], *,
                          batch_size: Optional[int] = None) -> list[list[Loglikelihood]]:
     """Score several continuations of one context with the context computed once (see the module)."""
-    packed, fallback = [], []
+    packed, fallback, slots = [], [], {}
     for index, (context, continuations) in enumerate(groups):
         pairs = [backend.encode_pair(context, c) for c in continuations]
         context_ids = pairs[0][0]
         same_context = all(ctx == context_ids for ctx, _ in pairs)
-        total = len(context_ids) + sum(len(cont) - 1 for _, cont in pairs)
+        unique = list(dict.fromkeys(tuple(cont) for _, cont in pairs))  # equal choices: scored once, tie exactly
+        total = len(context_ids) + sum(len(cont) - 1 for cont in unique)
         if same_context and all(pairs_cont for _, pairs_cont in pairs) and total <= backend.max_length:
-            packed.append((index, context_ids, [cont for _, cont in pairs]))
+            packed.append((index, context_ids, [list(cont) for cont in unique]))
+            slots[index] = [unique.index(tuple(cont)) for _, cont in pairs]
         else:
             fallback.append(index)
     results: list[Optional[list[Loglikelihood]]] = [None] * len(groups)
@@ -41,19 +54,22 @@ def loglikelihood_groups(backend: "HFBackend", groups: Sequence[tuple[str, Seque
 
     def run(batch: list[tuple[int, list[int], list[list[int]]]]) -> list[list[Loglikelihood]]:
         layouts = [pack(context_ids, continuations) for _, context_ids, continuations in batch]
-        longest = max(len(tokens) for tokens, _, _ in layouts)
-        input_ids = torch.zeros((len(batch), longest), dtype=torch.long)
-        positions = torch.zeros((len(batch), longest), dtype=torch.long)
-        mask = torch.eye(longest, dtype=torch.bool).repeat(len(batch), 1, 1)  # padding sees itself
+        shared, cache = _shared_prefix(backend, layouts, [len(context_ids) for _, context_ids, _ in batch])
+        width = max(len(tokens) for tokens, _, _ in layouts) - shared
+        input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+        positions = torch.zeros((len(batch), width), dtype=torch.long)
+        mask = torch.zeros((len(batch), width, shared + width), dtype=torch.bool)
+        mask[:, :, :shared] = True  # every row sees the whole prefix
+        mask[:, :, shared:] = torch.eye(width, dtype=torch.bool)  # padding sees itself
         for row, (tokens, position, visible) in enumerate(layouts):
             size = len(tokens)
-            input_ids[row, :size] = torch.tensor(tokens)
-            positions[row, :size] = torch.tensor(position)
-            mask[row, :size, :size] = visible
+            input_ids[row, : size - shared] = torch.tensor(tokens[shared:])
+            positions[row, : size - shared] = torch.tensor(position[shared:])
+            mask[row, : size - shared, :size] = visible[shared:]
         # the positions read: the context's last, then every continuation token but the last
-        needed = [range(len(context_ids) - 1, len(tokens)) for (tokens, _, _), (_, context_ids, _)
-                  in zip(layouts, batch)]
-        logprobs = backend.logprobs_at(needed, input_ids=input_ids, position_ids=positions,
+        needed = [range(len(context_ids) - 1 - shared, len(tokens) - shared)
+                  for (tokens, _, _), (_, context_ids, _) in zip(layouts, batch)]
+        logprobs = backend.logprobs_at(needed, cache=cache, input_ids=input_ids, position_ids=positions,
                                        attention_mask=mask[:, None])
         out = []
         for row, (_, context_ids, continuations) in enumerate(batch):
@@ -74,8 +90,28 @@ def loglikelihood_groups(backend: "HFBackend", groups: Sequence[tuple[str, Seque
     for (index, _, _), scored in zip(packed, map_batched(packed, lengths, run,
                                                           batch_size=batch_size or backend.batch_size,
                                                           device=backend.device)):
-        results[index] = scored
+        results[index] = [scored[slot] for slot in slots[index]]
     return results  # type: ignore[return-value]
+
+
+def _shared_prefix(backend: "HFBackend", layouts: Sequence[tuple[list[int], list[int], torch.Tensor]],
+                   context_lengths: Sequence[int]) -> tuple[int, Optional[Any]]:
+    """``(n, cache)``: the KV cache of the first ``n`` tokens all ``layouts`` share, for every row.
+
+    ``n`` stops a token short of the shortest context (each row reads its context's last
+    position) and is 0, with no cache, when the backend keeps no prefix cache, the model's
+    forward takes no cache, or no prefix is worth a separate pass.
+    """
+    store = backend.prefix_cache
+    if store is None or not supports_cache_loop(backend.shared.model):
+        return 0, None
+    sequences = [tokens for tokens, _, _ in layouts]
+    shared = min(longest_common_prefix(sequences), min(context_lengths) - 1)
+    first = sequences[0]
+    with backend.shared.running_as(backend.adapter):
+        n, cache = prefix_states(backend.shared.model, first[:shared], len(layouts), device=backend.device,
+                                 store=store, scope=backend.prefix_scope)
+    return (n, cache) if n else (0, None)
 
 
 def pack(context_ids: Sequence[int], continuations: Sequence[Sequence[int]]) -> tuple[list[int], list[int], torch.Tensor]:
