@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,12 +45,13 @@ LM_EVAL_RUN = """
 import json, sys, time
 sys.path.insert(0, {benchmarks!r})
 started = time.perf_counter()
-from lm_eval_reference import load_hflm, read_items, run_lm_eval
+from lm_eval_reference import build_requests, load_hflm, read_items
 lm, total = load_hflm({model!r}, batch_size=64, **{kwargs!r}), 0
 for path, plain in {suites!r}:
     items = read_items(path)
     contexts = [item["question"] for item in items] if plain else None
-    run_lm_eval({model!r}, items, batch_size=64, lm=lm, contexts=contexts)
+    requests = build_requests(items, contexts=contexts)
+    assert len(lm.loglikelihood(requests, disable_tqdm=True)) == len(requests)
     total += len(items)
 print(json.dumps({{"items": total, "seconds": time.perf_counter() - started}}))
 """
@@ -60,7 +62,7 @@ def pytest_run(adapter: Path, workdir: Path, label: str, *extra: str, tests: tup
     report = workdir / label
     command = [sys.executable, "-m", "pytest", *tests, "-q", "-p", "no:randomly", "-p", "no:xdist",
                f"--tuned-model={adapter}", "--base-model=embedded", "--no-forgetting-cache",
-               f"--forgetting-report={report}", *extra]
+               f"--forgetting-report={report}", f"--junitxml={report}.xml", *extra]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=ENV)
     seconds = time.perf_counter() - started
@@ -69,7 +71,8 @@ def pytest_run(adapter: Path, workdir: Path, label: str, *extra: str, tests: tup
     results = json.loads((report / "report.json").read_text())["results"]
     capabilities = {r["capability"]: {"verdict": r["verdict"], "n": r["n"], "of": r.get("suite_size") or r["n"]}
                     for r in results}
-    return {"seconds": round(seconds, 1), "exit": done.returncode, "capabilities": capabilities}
+    tests = {case.get("name"): float(case.get("time", 0)) for case in ET.parse(f"{report}.xml").iter("testcase")}
+    return {"seconds": round(seconds, 1), "exit": done.returncode, "capabilities": capabilities, "tests": tests}
 
 
 def example_suites(adapter_name: str, workdir: Path) -> dict:
@@ -89,6 +92,9 @@ def example_suites(adapter_name: str, workdir: Path) -> dict:
     for capability, off in sorted(cold_off["capabilities"].items()):
         on, pre = cold_on["capabilities"][capability], premerge_on["capabilities"][capability]
         print(f"  {capability:<31}{off['verdict']:<8}{on['n']:>6} of {on['of']:<4}{pre['n']:>9} of {pre['of']:<4}")
+    print(f"  {'test':<46}{'cold, off':>10}{'cold, on':>10}{'pre-merge, on':>15}  (seconds)")
+    for test, off_s in cold_off["tests"].items():
+        print(f"  {test:<46}{off_s:>10.1f}{cold_on['tests'].get(test, 0):>10.1f}{premerge_on['tests'].get(test, 0):>15.1f}")
     seen = sum(c["n"] for c in cold_on["capabilities"].values())
     total = sum(c["of"] for c in cold_on["capabilities"].values())
     print(f"  items decided on (cold, on): {seen} of {total} ({seen / total:.2f})")

@@ -62,7 +62,9 @@ def test_plans_are_seeded_and_cover_the_suite() -> None:
     assert plan.sizes == (40, 80, 120, 160, 200, 240, 280, 314)
     assert sorted(plan.order) == list(range(314)) and plan.order != tuple(range(314))
     assert plan_looks(314, "abc", ON) == plan and plan_looks(314, "abd", ON).order != plan.order
-    assert plan_looks(60, "abc", ON, "generation").sizes == (30, 60)  # generation: bigger chunks
+    assert plan_looks(60, "abc", ON, "generation").sizes == (30, 60)  # generation: bigger chunks,
+    assert plan_looks(40, "abc", ON, "generation").sizes == (40,)  # none shorter than the first
+    assert plan_looks(223, "abc", ON, "generation").sizes == (56, 112, 168, 223)
     assert plan_looks(30, "abc", ON).sizes == (20, 30)
     assert plan_looks(20, "abc", ON).sizes == (20,)  # too small for two looks: the fixed design
     off = plan_looks(314, "abc", SequentialSettings())

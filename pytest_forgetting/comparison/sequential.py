@@ -46,7 +46,7 @@ MIN_LOOK_ITEMS = 20
 MAX_LOOKS = 8
 #: Generation decodes token by token, and a decoding step costs nearly the same for 20 rows
 #: as for 60 on a CPU (measured: instructions in 3 chunks of 20 took 1.47x one batch of 60),
-#: so generation suites are looked at less often, in bigger chunks.
+#: so generation suites are looked at less often, in bigger chunks, none shorter than the first.
 GENERATION_MIN_LOOK_ITEMS = 30
 GENERATION_MAX_LOOKS = 4
 #: Where scoring order comes from unless a seed is given.
@@ -119,7 +119,9 @@ def plan_looks(size: int, fingerprint: str, settings: SequentialSettings, kind: 
     min_look = settings.generation_min_look if generation else settings.min_look
     max_looks = settings.generation_max_looks if generation else settings.max_looks
     chunk = max(min_look, math.ceil(size / max_looks))
-    sizes = [chunk * k for k in range(1, size // chunk + 1) if chunk * k < size] + [size]
+    # generation: the last chunk is a full one too (a short chunk costs as many decoding steps)
+    tail = min_look if generation else 1
+    sizes = [chunk * k for k in range(1, size // chunk + 1) if chunk * k <= size - tail] + [size]
     if len(sizes) == 1 or not settings.enabled:
         return LookPlan(tuple(range(size)), (size,), settings.spending)
     return LookPlan(seeded_order(size, f"{settings.seed}:{fingerprint}"), tuple(sizes), settings.spending)

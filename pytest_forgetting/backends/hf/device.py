@@ -37,15 +37,33 @@ def resolve_device(setting: str) -> torch.device:
     return device
 
 
+def cpu_has_bfloat16() -> bool:
+    """True when this CPU computes bfloat16 natively (``avx512_bf16`` or AMX, as oneDNN reports)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
-    """``auto`` -> bfloat16 on a GPU that supports it, else float32."""
+    """``auto`` -> bfloat16 on a GPU that supports it, else float32 (bfloat16 on a CPU is opt-in).
+
+    Asking for bfloat16 on a CPU without native support warns: it is emulated there, and
+    slower than float32.
+    """
     if setting == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float32
     try:
-        return DTYPES[setting]
+        dtype = DTYPES[setting]
     except KeyError:
         raise ForgettingError(
             f"--dtype {setting}: unknown dtype; expected auto, {', '.join(DTYPES)}"
         ) from None
+    if dtype == torch.bfloat16 and device.type == "cpu" and not cpu_has_bfloat16():
+        import warnings
+
+        warnings.warn("--dtype bfloat16: this CPU has no native bfloat16 (avx512_bf16 or AMX), so it is emulated "
+                      "and slower than float32; use --dtype float32 here", stacklevel=2)
+    return dtype
