@@ -262,8 +262,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("forgetting")
     for line in text_table(results):
         terminalreporter.write_line(line)
-    if sequential_note(results):
-        terminalreporter.write_line(sequential_note(results))
+    note = sequential_note(results)
+    if note:
+        terminalreporter.write_line(note)
     holm_failures = [f"{r.capability} [{r.candidate}]" if len(evaluation.candidates) > 1 else r.capability
                      for r in results if r.failed_by_holm]
     if holm_failures:

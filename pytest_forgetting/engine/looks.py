@@ -10,7 +10,6 @@ item, so another candidate stopping later only scores the base's missing items.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional
 
 from pytest_forgetting.comparison.decision import Decision
@@ -18,15 +17,12 @@ from pytest_forgetting.comparison.result import ComparisonResult
 from pytest_forgetting.comparison.sequential import plan_looks, run_looks
 from pytest_forgetting.engine import scoring
 from pytest_forgetting.engine.models import ModelSlot
+from pytest_forgetting.engine.scoring import part_of
 from pytest_forgetting.scoring.metrics import Metric
 from pytest_forgetting.scoring.suites import Suite
 
 if TYPE_CHECKING:
     from pytest_forgetting.engine.session import EvaluationSession
-
-def part_of(suite: Suite, indices: tuple[int, ...]) -> Suite:
-    """The suite's items ``indices``, in that order (the items a look has seen)."""
-    return replace(suite, items=tuple(suite.items[i] for i in indices))
 
 
 def compare_in_looks(session: "EvaluationSession", slot: ModelSlot, suite: Suite, decision: Decision, *,
@@ -82,8 +78,7 @@ def drift_in_looks(session: "EvaluationSession", slot: ModelSlot, suite: Suite, 
             if own_outputs:
                 records = scoring.score_items(session, slot, suite, tuple(missing)).records
                 outputs = [record["output"] for record in records]
-            missing_part = replace(suite, items=tuple(suite.items[i] for i in missing))
-            drift = scoring.drift_stored(session, slot, missing_part, metric=metric, top_k=top_k,
+            drift = scoring.drift_stored(session, slot, part_of(suite, missing), metric=metric, top_k=top_k,
                                          max_new_tokens=max_new_tokens, outputs=outputs)
             measured_so_far.approximation = drift.approximation
             rows.update(dict(zip(missing, drift.records)))

@@ -41,6 +41,11 @@ def score_fresh(session: "EvaluationSession", slot: ModelSlot, suite: Suite, who
     return score_suite(backend, suite, registry=session.registry, batch_size=session.batch_size, label=label)
 
 
+def part_of(suite: Suite, indices: Sequence[int]) -> Suite:
+    """The suite's items ``indices``, in that order (a look's items, or the ones still to score)."""
+    return replace(suite, items=tuple(suite.items[i] for i in indices))
+
+
 def score_items(session: "EvaluationSession", slot: ModelSlot, suite: Suite, indices: Sequence[int]) -> SuiteScores:
     """``slot``'s scores on the items ``indices`` of ``suite`` (in that order), each scored once per session.
 
@@ -55,8 +60,7 @@ def score_items(session: "EvaluationSession", slot: ModelSlot, suite: Suite, ind
     missing = [index for index in wanted if index not in rows]
     if missing:
         everything = missing == list(range(len(suite)))
-        scored = score_stored(session, slot, suite if everything else replace(suite, items=tuple(suite.items[i] for i in missing)),
-                              whole=suite)
+        scored = score_stored(session, slot, suite if everything else part_of(suite, missing), whole=suite)
         for position, index in enumerate(missing):
             rows[index] = ({name: values[position] for name, values in scored.metrics.items()}, scored.records[position])
     declared, primary = declared_metrics(suite, session.registry)

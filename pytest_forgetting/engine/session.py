@@ -41,6 +41,7 @@ from pytest_forgetting.storage.baseline import Baseline
 from pytest_forgetting.storage.cache import ResultCache
 from pytest_forgetting.tolerance import ToleranceLike
 
+
 @dataclass
 class MeasuredDrift:
     """Per-item drift records measured so far (by item index), and how KL was measured."""
@@ -225,8 +226,9 @@ class EvaluationSession:
                 self._memo[key] = scoring.score_items(self, slot, suite, range(len(suite)))
             else:
                 scores = self._memo[key] = scoring.score_stored(self, slot, suite)
-                rows.update({index: ({name: values[index] for name, values in scores.metrics.items()}, record)
-                             for index, record in enumerate(scores.records)})
+                if self.sequential.enabled:  # later looks read them per item
+                    rows.update({index: ({name: values[index] for name, values in scores.metrics.items()}, record)
+                                 for index, record in enumerate(scores.records)})
         return self._memo[key]
 
     def slot_of(self, model: Union[str, ModelSlot]) -> ModelSlot:

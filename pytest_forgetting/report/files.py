@@ -26,8 +26,9 @@ def markdown(results: Sequence["ComparisonResult"], *, title: str = "Forgetting 
         for base, tuned in sorted(models, key=str):
             lines.append(f"Base `{base}` vs tuned `{tuned}`.")
         lines += ["", markdown_table(results), ""]
-        if sequential_note(results):
-            lines += [sequential_note(results) + ".", ""]
+        note = sequential_note(results)
+        if note:
+            lines += [note + ".", ""]
     for r in failed:
         items = r.forgotten_items
         if not items:
