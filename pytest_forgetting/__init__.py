@@ -3,6 +3,7 @@
 Public API (heavy parts are imported on first use, so ``import pytest_forgetting`` is cheap)::
 
     from pytest_forgetting import capability, load_suite, compare, assert_no_forgetting
+    from pytest_forgetting import lm_eval_task               # any lm-evaluation-harness task
     from pytest_forgetting import EvaluationSession          # the engine, without pytest
     from pytest_forgetting import Backend, Capabilities     # the backend contract
     from pytest_forgetting import Scorer, Metric            # declared scorers and metrics
@@ -31,6 +32,7 @@ _LAZY = {
     "Scorer": "pytest_forgetting.scoring.scorers",
     "Metric": "pytest_forgetting.scoring.metrics",
     "load_suite": "pytest_forgetting.scoring.suites",
+    "lm_eval_task": "pytest_forgetting.harness.tasks",
     "Suite": "pytest_forgetting.scoring.suites",
     "score_suite": "pytest_forgetting.scoring.kinds",
     "score_drift": "pytest_forgetting.scoring.drift",

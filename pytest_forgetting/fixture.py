@@ -127,6 +127,28 @@ class Forgetting:
 
         return assert_no_forgetting(self.compare(suite, **options))
 
+    def check_all(self, suite: "Suite", **options: Any) -> list["ComparisonResult"]:
+        """:meth:`compare` on every metric the suite declares, then fail with each one that does not pass.
+
+        An lm-eval task gets one check per ``(metric, filter)`` (gsm8k: ``exact_match`` under
+        ``strict-match`` and under ``flexible-extract``); each is its own row in the reports.
+        """
+        __tracebackhide__ = True
+        from pytest_forgetting.comparison.assertions import failure_message
+        from pytest_forgetting.scoring.kinds import declared_metrics
+
+        if "metric" in options:
+            pytest.fail("pytest-forgetting: check_all compares every metric the suite declares; use "
+                        "check(suite, metric=...) for one", pytrace=False)
+        declared, _ = checked(declared_metrics, suite, self.session.registry)
+        results = [self.compare(suite, metric=name, **options) for name in declared]
+        failing = [failure_message(result) for result in results if not result.passed]
+        if failing:
+            from pytest_forgetting.errors import ForgettingDetected
+
+            raise ForgettingDetected("\n\n".join(failing))
+        return results
+
     def drift(self, suite: "Suite", *, max_kl: Optional[float] = None, metric: str = "kl",
               capability: Optional[str] = None, max_new_tokens: Optional[int] = None,
               alpha: Optional[float] = None) -> "ComparisonResult":

@@ -10,6 +10,7 @@ import pytest
 from tests import tiny
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"  # lm-eval tasks read local files only
 
 
 @pytest.fixture(scope="session")

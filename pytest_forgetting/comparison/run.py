@@ -37,15 +37,53 @@ def compare_scores(base: "SuiteScores", tuned: "SuiteScores", suite: Suite, deci
     if metric not in base.metrics:
         raise ForgettingError(f"suite {suite.name}: no metric {metric!r}; it has: {', '.join(base.metrics)}")
     base_values, tuned_values = base.metrics[metric], tuned.metrics[metric]
+    check_same_inputs(suite, base.records, tuned.records)
+    declared = base.declared[metric]
     clusters = [item.cluster for item in suite.items]
+    extra: dict[str, Any] = {"base": base.extra, "tuned": tuned.extra} if base.extra else {}
+    if suite.kind == "lm_eval":
+        extra["subtasks"] = per_subtask(base.records, base_values, tuned_values)
     template = blank_result(
         capability=capability or suite.name, suite=suite.name, metric=metric, base_model=base.model,
         tuned_model=tuned.model, candidate=candidate, test=test,
         records=paired_records(base.records, tuned.records, base_values, tuned_values),
-        extra={"base": base.extra, "tuned": tuned.extra} if base.extra else {},
-        clusters=[str(c) for c in clusters] if all(c is not None for c in clusters) else None,
+        extra=extra, clusters=[str(c) for c in clusters] if all(c is not None for c in clusters) else None,
     )
-    return decide(base_values, tuned_values, decision, metric=base.declared[metric], template=template, level=level)
+    if declared.aggregate is not None:
+        from pytest_forgetting.comparison.corpus import decide_corpus
+
+        return decide_corpus([r["raw"][metric] for r in base.records], [r["raw"][metric] for r in tuned.records],
+                             base_values, tuned_values, decision, metric=declared, template=template, level=level)
+    return decide(base_values, tuned_values, decision, metric=declared, template=template, level=level)
+
+
+#: Record fields that name what a model was shown; base and tuned must agree on them.
+INPUT_HASHES = ("doc_hash", "prompt_hash")
+
+
+def check_same_inputs(suite: Suite, base_records: Any, tuned_records: Any) -> None:
+    """Fail with one line when base and tuned were shown different documents or prompts (lm-eval tasks)."""
+    for b, t in zip(base_records, tuned_records):
+        for field in INPUT_HASHES:
+            if field in b and b.get(field) != t.get(field):
+                raise ForgettingError(
+                    f"suite {suite.name}: item {b.get('id')!r} was built differently for base and tuned ({field} "
+                    f"{b.get(field)} vs {t.get(field)}); the comparison would not be paired: check that the task's "
+                    "data, few-shot seed and chat settings are the same for both, and clear stale cache entries"
+                )
+
+
+def per_subtask(records: Any, base_values: Any, tuned_values: Any) -> dict[str, dict[str, float]]:
+    """Per lm-eval leaf task: documents, base and tuned means and their change (a group's report)."""
+    tasks: dict[str, list[tuple[float, float]]] = {}
+    for record, b, t in zip(records, base_values, tuned_values):
+        tasks.setdefault(str(record.get("task", "")), []).append((b, t))
+    summary = {}
+    for task, pairs in tasks.items():
+        base_mean = sum(b for b, _ in pairs) / len(pairs)
+        tuned_mean = sum(t for _, t in pairs) / len(pairs)
+        summary[task] = {"n": len(pairs), "base": base_mean, "tuned": tuned_mean, "delta": tuned_mean - base_mean}
+    return summary
 
 
 def drift_decision(max_kl: Optional[ToleranceLike], metric: str, alpha: Optional[float]) -> Decision:

@@ -146,6 +146,12 @@ def redecide(result: ComparisonResult, decision: Decision) -> ComparisonResult:
     A sequential verdict cannot be re-decided: where it stopped (and the level of its last
     look) depended on the decision it was made for.
     """
+    if "corpus_aggregation" in result.extra:
+        raise ForgettingError(
+            f"{result.capability}: a corpus metric ({result.extra['corpus_aggregation']}) is decided from the "
+            "documents' raw values, which a result does not keep; give the tolerance, policy or alpha to "
+            "compare()/check() instead"
+        )
     if result.looks > 1:
         raise ForgettingError(
             f"{result.capability}: a sequential verdict ({result.sequential_text}) cannot be re-decided with "

@@ -55,9 +55,19 @@ def compare_in_looks(session: "EvaluationSession", slot: ModelSlot, suite: Suite
         return compare_scores(base, tuned, part_of(suite, indices), decision, capability=capability, metric=name,
                               candidate=slot.label, test=test, level=level)
 
-    plan = plan_looks(len(suite), suite.fingerprint, session.sequential, suite.kind)
+    if chosen is not None and chosen.aggregate is not None:  # a corpus metric is decided on every document
+        everything = tuple(range(len(suite)))
+        return result_at(everything, decision.test_alpha)
+    plan = plan_looks(len(suite), suite.fingerprint, session.sequential, look_kind(suite))
     return run_looks(plan, decision, lambda mean: tolerance.absolute(mean) if tolerance else math.inf,
                      values, result_at)
+
+
+def look_kind(suite: Suite) -> str:
+    """How a suite's looks are spaced: as generation when it generates (an lm-eval ``generate_until`` task)."""
+    if suite.kind == "lm_eval" and "generate_until" in getattr(suite.settings, "output_types", ()):
+        return "generation"
+    return suite.kind
 
 
 def drift_in_looks(session: "EvaluationSession", slot: ModelSlot, suite: Suite, decision: Decision, *,

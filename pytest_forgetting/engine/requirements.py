@@ -19,6 +19,11 @@ MAX_TOP_LOGPROBS = 20
 def needs(suite: Suite) -> list[str]:
     """The capabilities scoring ``suite`` calls on."""
     chat = suite.settings.chat_template
+    if suite.kind == "lm_eval":
+        types = set(getattr(suite.settings, "output_types", ()))
+        wanted = (["loglikelihood"] if types - {"generate_until"} else []) + \
+            (["generate_text"] if "generate_until" in types else [])
+        return [*wanted, *(["tokenizer"] if chat else [])]
     if suite.kind == "generation":
         return ["generate_chat" if chat else "generate_text"]
     return ["loglikelihood", *(["tokenizer"] if chat else [])]

@@ -292,6 +292,9 @@ class EvaluationSession:
         from pytest_forgetting.comparison.run import compare_drift_scores, drift_decision
 
         slot = self.candidate(candidate)
+        if suite.kind == "lm_eval":
+            raise ForgettingError(f"suite {suite.name}: KL drift is measured on text or generation suites, not on "
+                                  "an lm-eval task; load its prompts as a suite with load_suite(..., 'text')")
         decision = drift_decision(max_kl, metric, alpha if alpha is not None else self.alpha)
         if self.sequential.enabled:
             from pytest_forgetting.engine.looks import drift_in_looks

@@ -192,6 +192,10 @@ def score_suite(backend: Backend, suite: Suite, *, registry: Any = None, batch_s
     from pytest_forgetting.backends.hf.batching import keep_reduced_batch_size
 
     with keep_reduced_batch_size():
+        if suite.kind == "lm_eval":
+            from pytest_forgetting.harness.run import score_harness
+
+            return score_harness(backend, suite, batch_size=batch_size, label=label)
         if suite.kind == "multiple_choice":
             return score_multiple_choice(backend, suite, batch_size=batch_size, label=label)
         if suite.kind == "generation":
@@ -205,6 +209,11 @@ def declared_metrics(suite: Suite, registry: Any) -> tuple[dict[str, Metric], st
         return {"acc": ACC, "acc_norm": ACC_NORM}, "acc"
     if suite.kind == "text":
         return {"nll": NLL}, "nll"
+    if suite.kind == "lm_eval":
+        from pytest_forgetting.harness.metrics import declared_metrics as harness_metrics
+        from pytest_forgetting.harness.tasks import loaded_of
+
+        return harness_metrics(suite.settings, loaded_of(suite).tasks), suite.settings.primary  # type: ignore[attr-defined]
     from pytest_forgetting.scoring.scorers import resolve_scorer
 
     scorer = resolve_scorer(suite.settings.scorer, registry)

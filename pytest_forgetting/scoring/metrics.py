@@ -11,8 +11,8 @@ the item and the value.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
 
 from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.tolerance import Tolerance
@@ -33,6 +33,8 @@ class Metric:
         low, high: the declared range of a per-item value (``math.inf`` for unbounded).
         default_tolerance: the allowed drop when no tolerance is given, in ``unit``.
         description: one line for reports, saying exactly what is averaged.
+        aggregate: for a corpus metric (an lm-eval ``f1``, ``bleu`` or perplexity), the function
+            of all documents' raw values that gives the score; None for a per-item mean.
     """
 
     name: str
@@ -43,6 +45,7 @@ class Metric:
     high: float = 1.0
     default_tolerance: Tolerance = Tolerance(0.02)
     description: str = ""
+    aggregate: Optional[Callable[[Sequence[Any]], float]] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (self.low < self.high) or math.isnan(self.low) or math.isnan(self.high):

@@ -29,7 +29,8 @@ from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union
 from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.scoring.sources import read_rows
 
-Kind = Literal["multiple_choice", "generation", "text"]
+Kind = Literal["multiple_choice", "generation", "text", "lm_eval"]
+#: The kinds :func:`load_suite` reads; ``lm_eval`` suites come from :func:`pytest_forgetting.lm_eval_task`.
 KINDS: tuple[str, ...] = ("multiple_choice", "generation", "text")
 DEFAULT_MC_TEMPLATE = "Question: {question}\nAnswer:"
 DEFAULT_DELIMITER = " "
