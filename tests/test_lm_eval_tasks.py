@@ -358,3 +358,66 @@ def test_drift_on_an_lm_eval_suite_is_refused(task_dir, tiny_models):
     suite = lm_eval_task("my_mc", include_path=task_dir, samples=3)
     with pytest.raises(ForgettingError, match="KL drift is measured on text or generation suites"):
         session(tiny_models).drift(None, suite)
+
+
+PLUGIN_CHECKS = """
+from pytest_forgetting import capability, lm_eval_task
+
+TASKS = {task_dir!r}
+
+
+@capability("arithmetic", tolerance=0.6)
+def test_every_filter(forgetting):
+    results = forgetting.check_all(lm_eval_task("my_gen", include_path=TASKS, samples=8))
+    assert [r.metric for r in results] == ["exact_match,strict-match", "exact_match,flexible-extract"]
+
+
+@capability("knowledge", tolerance=0.0)
+def test_knowledge(forgetting):
+    forgetting.check(lm_eval_task("my_mc", include_path=TASKS))
+"""
+
+
+def test_lm_eval_checks_run_in_pytest_and_a_failure_names_the_documents(task_dir, tiny_models, pytester):
+    pytester.makepyfile(test_checks=PLUGIN_CHECKS.format(task_dir=str(task_dir)))
+    report = pytester.path / "report"
+    result = pytester.runpytest(f"--tuned-model={tiny_models['adapter']}", "--no-forgetting-cache",
+                                f"--forgetting-report={report}")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*knowledge*acc,none*", "*my_mc/*"])
+    rows = json.loads((report / "report.json").read_text())["results"]
+    assert sorted(r["metric"] for r in rows) == ["acc,none", "exact_match,flexible-extract", "exact_match,strict-match"]
+    knowledge = next(r for r in rows if r["metric"] == "acc,none")
+    assert knowledge["extra"]["subtasks"]["my_mc"]["n"] == 40
+
+
+CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+def test_chat_template_and_multiturn_fewshot_prompts_equal_lm_evals(task_dir, tiny_models, tmp_path):
+    import shutil
+
+    chat_model = tmp_path / "chat-base"
+    shutil.copytree(tiny_models["base"], chat_model)
+    config_path = chat_model / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["chat_template"] = CHAT_TEMPLATE
+    config_path.write_text(json.dumps(config))
+    (chat_model / "chat_template.jinja").unlink(missing_ok=True)
+    suite = lm_eval_task("my_mc", include_path=task_dir, samples=6, num_fewshot=2, apply_chat_template=True,
+                         system_instruction="Answer briefly.")
+    assert suite.settings.fewshot_as_multiturn is True
+    run = EvaluationSession(str(chat_model), [str(tiny_models["adapter"])])
+    ours = run.scores("base", suite)
+    loaded = loaded_of(suite)
+    out = lm_eval.simple_evaluate(
+        model="hf", model_args={"pretrained": str(chat_model), "dtype": "float32", "device": "cpu"},
+        tasks=["my_mc"], task_manager=loaded.manager, samples={"my_mc": [int(i.id.split("/")[1]) for i in suite.items]},
+        num_fewshot=2, bootstrap_iters=0, log_samples=True, apply_chat_template=True, fewshot_as_multiturn=True,
+        system_instruction="Answer briefly.", fewshot_random_seed=suite.settings.fewshot_seed)
+    theirs = {e["doc_id"]: e for e in out["samples"]["my_mc"]}
+    for record, acc in zip(ours.records, ours.metrics["acc,none"]):
+        reference = theirs[record["doc_id"]]
+        assert record["context"] == reference["arguments"][0][0] and record["context"].startswith("<|system|>")
+        assert record["context"].count("<|user|>") == 3 and acc == reference["acc"]

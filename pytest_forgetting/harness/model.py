@@ -32,7 +32,7 @@ class BackendLM(LM):
     Args:
         backend: the model.
         batch_size: passed to every backend call (None: the backend's own).
-        advance: called with the number of requests answered (progress).
+        advance: called with the number of documents answered (progress).
     """
 
     def __init__(self, backend: Backend, *, batch_size: Optional[int] = None,
@@ -57,7 +57,7 @@ class BackendLM(LM):
             chunk = groups[start : start + CHUNK]
             for scored in self.backend.loglikelihood_groups(chunk, batch_size=self.batch_size):
                 answers.extend((r.logprob, r.is_greedy) for r in scored)
-            self.advance(sum(len(continuations) for _, continuations in chunk))
+            self.advance(len(chunk))  # a document's choices share its context: one group per document
         return answers
 
     def loglikelihood_rolling(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list[float]:

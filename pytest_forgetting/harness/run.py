@@ -53,7 +53,7 @@ def score_harness(backend: Backend, suite: Suite, *, batch_size: Optional[int] =
         task, doc_id = document_of(item.id)
         wanted.setdefault(task, []).append(doc_id)
     samples = {task: sorted(ids) for task, ids in wanted.items()}
-    progress = Progress(f"{suite.name} ({label or backend.name})", _request_count(loaded, samples))
+    progress = Progress(f"{suite.name} ({label or backend.name})", len(suite.items))
     lm = BackendLM(backend, batch_size=batch_size, advance=progress.advance)
     with _quiet_lm_eval(), _caller_random_state():
         output = simple_evaluate(
@@ -125,19 +125,6 @@ def _record(item: Any, task: str, doc_id: int, per_filter: dict[str, dict[str, A
         "context": arguments[0][0] if arguments and arguments[0] else "",
         "doc_hash": chosen["doc_hash"], "prompt_hash": chosen["prompt_hash"], "target_hash": chosen["target_hash"],
     }
-
-
-def _request_count(loaded: Any, samples: dict[str, list[int]]) -> int:
-    """Requests lm-eval will send (choices count for multiple choice), for progress."""
-    total = 0
-    for task, ids in samples.items():
-        obj = loaded.tasks[task]
-        if obj.OUTPUT_TYPE == "multiple_choice":
-            docs = obj.eval_docs
-            total += sum(len(obj.doc_to_choice(docs[i])) for i in ids)
-        else:
-            total += len(ids)
-    return total
 
 
 @contextlib.contextmanager

@@ -116,7 +116,7 @@ def lm_eval_task(
         for doc_id in doc_ids:
             doc = docs[doc_id]
             items.append(Item(id=f"{leaf}/{doc_id}", prompt=_text(task.doc_to_text(doc)),
-                              targets=(_text(task.doc_to_target(doc)),)))
+                              targets=(_expected(task, doc),)))
     keys = declared_keys(name, loaded.tasks)
     primary = pick_primary(name, keys, metric, filter)
     multiturn = apply_chat_template if fewshot_as_multiturn is None else bool(fewshot_as_multiturn)
@@ -282,6 +282,16 @@ def _named(value: Any) -> str:
             source = ""
         return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}:{source}"
     return str(value)
+
+
+def _expected(task: Any, doc: Any) -> str:
+    """The document's target as a reader sees it: a multiple-choice answer's text, not its index."""
+    target = task.doc_to_target(doc)
+    if task.OUTPUT_TYPE == "multiple_choice":
+        choices = task.doc_to_choice(doc)
+        if isinstance(target, int) and not isinstance(target, bool) and 0 <= target < len(choices):
+            return _text(choices[target])
+    return _text(target)
 
 
 def _text(value: Any) -> str:
