@@ -101,6 +101,25 @@ validation_split: null
 test_split: test
 """
 
+PAIRS = """task: my_pairs
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+output_type: multiple_choice
+test_split: test
+doc_to_text: "Is {{{{a}}}} bigger than {{{{b}}}}?\nAnswer:"
+doc_to_target: answer
+doc_to_choice: ["no", "yes"]
+metric_list:
+  - metric: f1
+    aggregation: f1
+    higher_is_better: true
+  - metric: mcc
+    aggregation: matthews_corrcoef
+    higher_is_better: true
+"""
+
 GROUP = """group: my_group
 task:
   - my_mc
@@ -127,6 +146,8 @@ def task_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
            for i, w in enumerate(["cat", "dog", "sun", "moon", "car", "bee", "sky", "sea", "hat", "pen"])]
     (folder / "my_mc_two.yaml").write_text(MC.format(name="my_mc_two", data=_jsonl(folder / "mc2.jsonl", two)))
     (folder / "my_group.yaml").write_text(GROUP)
+    pairs = [{"a": a, "b": b, "answer": int(a > b)} for a in range(6) for b in range(5)]
+    (folder / "my_pairs.yaml").write_text(PAIRS.format(data=_jsonl(folder / "pairs.jsonl", pairs)))
     gen = [{"q": f"{a}+{b}", "a": f"#### {a + b}"} for a in range(6) for b in range(5)]
     (folder / "my_gen.yaml").write_text(GENERATION.format(data=_jsonl(folder / "gen.jsonl", gen)))
     texts = [{"text": " ".join(random.Random(i).choice(["the", "cat", "sat", "on", "a", "mat", "and", "slept"])
@@ -214,6 +235,25 @@ def test_rolling_task_is_a_corpus_metric_decided_over_documents(task_dir, tiny_m
     assert result.unit == "perplexity" and not result.higher_is_better and result.ci_low <= result.delta <= result.ci_high
     same = EvaluationSession(str(tiny_models["base"]), [str(tiny_models["zero_adapter"])]).compare(None, suite)
     assert same.verdict == "pass" and same.delta == 0.0
+
+
+def test_f1_and_mcc_pairs_are_corpus_metrics_recomputed_from_the_documents(task_dir, tiny_models):
+    from sklearn.metrics import f1_score, matthews_corrcoef
+
+    suite = lm_eval_task("my_pairs", include_path=task_dir)
+    assert suite.settings.primary == "f1,none"
+    run = session(tiny_models)
+    base, tuned = run.scores("base", suite), run.scores(run.candidates[0], suite)
+    for key, function in (("f1,none", f1_score), ("mcc,none", matthews_corrcoef)):
+        result = run.compare(None, suite, metric=key)
+        pairs = {name: [r["raw"][key] for r in scores.records] for name, scores in (("base", base), ("tuned", tuned))}
+        expected = {name: function([g for g, _ in p], [q for _, q in p]) for name, p in pairs.items()}
+        assert result.base_score == pytest.approx(expected["base"]) and result.tuned_score == pytest.approx(expected["tuned"])
+        assert result.extra["corpus_aggregation"] in ("f1_score", "matthews_corrcoef")
+        with pytest.raises(ForgettingError, match="corpus metric .* cannot|corpus metric"):
+            from pytest_forgetting.comparison.assertions import assert_no_forgetting
+
+            assert_no_forgetting(result, tolerance=0.5)
 
 
 def test_a_model_that_forgets_some_documents_lists_exactly_those(task_dir, tiny_models):

@@ -55,7 +55,7 @@ def score_harness(backend: Backend, suite: Suite, *, batch_size: Optional[int] =
     samples = {task: sorted(ids) for task, ids in wanted.items()}
     progress = Progress(f"{suite.name} ({label or backend.name})", len(suite.items))
     lm = BackendLM(backend, batch_size=batch_size, advance=progress.advance)
-    with _quiet_lm_eval(), _caller_random_state():
+    with _quiet_lm_eval(), _without_environment_report(), _caller_random_state():
         output = simple_evaluate(
             model=lm, tasks=[loaded.tasks[task] for task in samples], task_manager=loaded.manager,
             num_fewshot=settings.num_fewshot, samples=samples, use_cache=None, cache_requests=False,
@@ -143,6 +143,26 @@ def _caller_random_state() -> Iterator[None]:
         torch.set_rng_state(torch_state)
         if cuda_states is not None:
             torch.cuda.set_rng_state_all(cuda_states)
+
+
+#: What ``simple_evaluate`` adds to its results about the machine (torch's collect_env: about 3 s
+#: per call, run once per model and look) and the git commit; the verdict reads neither.
+ENVIRONMENT_REPORTERS = ("add_env_info", "get_git_commit_hash")
+
+
+@contextlib.contextmanager
+def _without_environment_report() -> Iterator[None]:
+    """``simple_evaluate`` without its environment report (it stays lm-eval's where the name is missing)."""
+    import lm_eval.evaluator as evaluator
+
+    saved = {name: getattr(evaluator, name) for name in ENVIRONMENT_REPORTERS if hasattr(evaluator, name)}
+    for name in saved:
+        setattr(evaluator, name, lambda *args, **kwargs: None)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(evaluator, name, function)
 
 
 @contextlib.contextmanager
