@@ -91,6 +91,10 @@ def _new_session(config: pytest.Config, values: list[str], relative_to: Path) ->
         batch_size=settings.get(config, "forgetting_batch_size"),
         trust_remote_code=bool(settings.get(config, "forgetting_trust_remote_code")),
         allow_pickle=bool(settings.get(config, "forgetting_allow_pickle")),
+        **{name: value for name, value in (
+            ("request_concurrency", settings.get(config, "forgetting_request_concurrency")),
+            ("request_timeout", settings.get(config, "forgetting_request_timeout")),
+            ("request_retries", settings.get(config, "forgetting_request_retries"))) if value is not None},
     )
     if options.device.startswith("cuda"):
         from pytest_forgetting.backends.hf.device import resolve_device
@@ -300,12 +304,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.hookimpl(trylast=True)
+def pytest_forgetting_claim_model(config: pytest.Config, source: str, role: str) -> "Optional[bool]":
+    from pytest_forgetting.backends.served.address import is_served
+
+    return True if is_served(source) else None
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_forgetting_load_model(
     config: pytest.Config, spec: "ModelSpec", options: "LoadOptions", base: "Optional[Backend]"
 ) -> "Backend":
-    from pytest_forgetting.backends.hf.loading import load_model
+    from pytest_forgetting.engine.models import default_loader
 
-    return load_model(spec, options, base)
+    return default_loader(spec, options, base)
 
 
 def _session(request: pytest.FixtureRequest) -> "EvaluationSession":

@@ -60,6 +60,25 @@ def parse_policy(value: str) -> str:
     return parse(value)
 
 
+def parse_count(value: str, *, least: int, what: str) -> int:
+    """An integer of at least ``least``."""
+    text = str(value).strip()
+    if text.lstrip("-").isdigit() and int(text) >= least:
+        return int(text)
+    raise ForgettingError(f"{what} {value!r}: expected an integer >= {least}")
+
+
+def parse_seconds(value: str) -> float:
+    """A positive number of seconds."""
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise ForgettingError(f"request timeout {value!r}: expected a positive number of seconds, e.g. 120")
+    return seconds
+
+
 def parse_sequential(value: str) -> bool:
     """``on`` or ``off`` (see :func:`pytest_forgetting.comparison.sequential.parse_sequential`)."""
     from pytest_forgetting.comparison.sequential import parse_sequential as parse
@@ -112,6 +131,15 @@ OPTIONS = (
             "on: score items in a seeded random order, in chunks, and stop a capability once it is decided "
             "at the promised error rates (group-sequential, O'Brien-Fleming spending); off: every item [off]",
             parse_sequential),
+    _Option("--forgetting-request-concurrency", "forgetting_request_concurrency", "forgetting_request_concurrency",
+            "requests in flight at once to a served model (openai:... or openai+http://...) [4]",
+            lambda v: parse_count(v, least=1, what="request concurrency")),
+    _Option("--forgetting-request-timeout", "forgetting_request_timeout", "forgetting_request_timeout",
+            "seconds one request to a served model may take [120]", parse_seconds),
+    _Option("--forgetting-request-retries", "forgetting_request_retries", "forgetting_request_retries",
+            "retries of a request to a served model that failed with 429, 5xx, a timeout or a lost "
+            "connection (exponential backoff with jitter, honouring Retry-After) [5]",
+            lambda v: parse_count(v, least=0, what="request retries")),
     _Option("--forgetting-report", "forgetting_report", "forgetting_report",
             "folder for report.json, report.md and plot.png", kind="path"),
     _Option("--forgetting-cache-dir", "forgetting_cache_dir", "forgetting_cache_dir",

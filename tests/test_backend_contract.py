@@ -138,10 +138,21 @@ def test_a_suite_the_backend_cannot_serve_is_refused_before_scoring(backends) ->
     assert "suite 'emails' (generation, chat template) needs generate_chat, which its backend does not declare" \
         in str(info.value)
     assert session.runs == {}
-    generation_only = _session(backends, Capabilities(generate_text=True))
-    with pytest.raises(ForgettingError, match=r"suite 'counting' \(multiple_choice\) needs loglikelihood"):
-        generation_only.compare("served", load_suite([{"question": "q", "choices": ["a", "b"], "answer": 0}],
-                                                     "multiple_choice", name="counting"))
+    counting = load_suite([{"question": "q", "choices": ["a", "b"], "answer": 0}], "multiple_choice", name="counting")
+    chat_only = _session(backends, Capabilities(generate_chat=True))
+    with pytest.raises(ForgettingError, match=r"suite 'counting' \(multiple_choice\) needs generate_text"):
+        chat_only.compare("served", counting)  # no log-likelihoods: written answers, which need text generation
+    assert chat_only.runs == {}
+
+
+def test_multiple_choice_without_loglikelihoods_is_answered_by_letter(backends) -> None:
+    counting = load_suite([{"question": f"Is {n} even?", "choices": ["yes", "no"], "answer": n % 2} for n in range(12)],
+                          "multiple_choice", name="counting")
+    result = _session(backends, Capabilities(generate_text=True)).compare("served", counting)
+    assert result.metric == "letter_acc" and result.n == 12
+    assert "answer by writing the choice's letter: metric letter_acc, not acc" in result.extra["notice"]
+    local = _session(backends, Capabilities(loglikelihood=True, generate_text=True)).compare("served", counting)
+    assert local.metric == "acc" and "notice" not in local.extra
 
 
 def test_undeclared_methods_raise_unsupported(backends) -> None:

@@ -63,6 +63,11 @@ class LoadOptions:
     batch_size: Optional[int] = None  # None = automatic
     trust_remote_code: bool = False
     allow_pickle: bool = False
+    #: Served models (``openai:...``, ``openai+http://...#MODEL``): requests in flight, seconds
+    #: per request, retries of a failed request.
+    request_concurrency: int = 4
+    request_timeout: float = 120.0
+    request_retries: int = 5
 
 
 def expand_candidates(values: Sequence[str], relative_to: Path,
@@ -225,7 +230,9 @@ def resolve_models(
     """
     if not tuned_sources:
         raise ForgettingError("--tuned-model: no tuned model given; pass --tuned-model PATH")
-    claimed = claims or (lambda source, role: False)
+    from pytest_forgetting.backends.served.address import is_served
+
+    claimed = claims or (lambda source, role: is_served(source))
     tuned = [_tuned_spec(source, claimed) for source in tuned_sources]
     if base_source is None:
         named = {spec.source: _named_base(spec) for spec in tuned}

@@ -23,7 +23,16 @@ Loader = Callable[[ModelSpec, LoadOptions, Optional[Backend]], Backend]
 
 
 def default_loader(spec: ModelSpec, options: LoadOptions, base: Optional[Backend]) -> Backend:
-    """The transformers/peft loader (checkpoints and PEFT adapters)."""
+    """Served models (``openai:...``, ``openai+http://...#MODEL``), else transformers/peft (checkpoints, adapters)."""
+    from pytest_forgetting.backends.served.address import is_served
+
+    if spec.kind == "external" and is_served(spec.source):
+        from pytest_forgetting.backends.served.backend import load_served
+        from pytest_forgetting.backends.served.requests import RequestPolicy
+
+        return load_served(spec.source, RequestPolicy(concurrency=options.request_concurrency,
+                                                      timeout=options.request_timeout,
+                                                      retries=options.request_retries))
     from pytest_forgetting.backends.hf.loading import load_model
 
     return load_model(spec, options, base)

@@ -24,7 +24,7 @@ def needs(suite: Suite) -> list[str]:
         wanted = (["loglikelihood"] if types - {"generate_until"} else []) + \
             (["generate_text"] if "generate_until" in types else [])
         return [*wanted, *(["tokenizer"] if chat else [])]
-    if suite.kind == "generation":
+    if suite.kind == "generation" or suite.settings.answer_by == "letter":
         return ["generate_chat" if chat else "generate_text"]
     return ["loglikelihood", *(["tokenizer"] if chat else [])]
 

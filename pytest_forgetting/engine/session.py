@@ -119,6 +119,7 @@ class EvaluationSession:
         self._rows: dict[tuple[Identity, str], dict[int, tuple[dict[str, float], dict[str, Any]]]] = {}
         self._drift_rows: dict[tuple[Any, ...], MeasuredDrift] = {}
         self._base_vocabulary: Optional[Mapping[str, int]] = None
+        self._noticed: set[tuple[str, str]] = set()
 
     # -- models ---------------------------------------------------------------------------------
     def _slots(self, base: Optional[ModelSource],
@@ -147,8 +148,15 @@ class EvaluationSession:
 
     @staticmethod
     def _name_of(source: ModelSource) -> str:
-        return source.source if isinstance(source, ModelSpec) else source.name if isinstance(source, Backend) \
+        """How a candidate's label is found: its path or id, a served model's name (and revision)."""
+        from pytest_forgetting.backends.served.address import is_served, parse_address
+
+        name = source.source if isinstance(source, ModelSpec) else source.name if isinstance(source, Backend) \
             else os.fspath(source)
+        if is_served(name):
+            address = parse_address(name)
+            return address.model + (f"@{address.revision}" if address.revision else "")
+        return name
 
     def _slot(self, label: str, role: str, source: ModelSource) -> ModelSlot:
         if isinstance(source, Backend):
@@ -261,6 +269,7 @@ class EvaluationSession:
         from pytest_forgetting.comparison.run import compare_scores
 
         slot = self.candidate(candidate)
+        suite, notice = self._answerable(slot, suite)
         policy = policy or self.policy
         decision = resolve_decision(tolerance=tolerance, policy=policy,
                                     alpha=alpha if alpha is not None else self.alpha,
@@ -274,9 +283,36 @@ class EvaluationSession:
             base, tuned = self.scores(self.base, suite), self.scores(slot, suite)
             result = compare_scores(base, tuned, suite, decision, capability=capability, metric=metric,
                                     candidate=slot.label, test=test)
+        if notice:
+            result.extra["notice"] = notice
         if record:
             self.results.append(result)
         return result
+
+    def _answerable(self, slot: ModelSlot, suite: Suite) -> tuple[Suite, Optional[str]]:
+        """``suite`` as base and ``slot`` can both answer it: multiple choice by written answers when one
+        of them has no log-likelihoods (a served model without prompt log-probs), with a notice."""
+        if suite.kind != "multiple_choice" or suite.settings.answer_by != "loglikelihood":
+            return suite, None
+        lacking = [s for s in (self.base, slot) if not self._scores_loglikelihood(s)]
+        if not lacking:
+            return suite, None
+        from pytest_forgetting.scoring.letters import by_letter
+        from pytest_forgetting.scoring.progress import notify
+
+        notice = (f"{suite.name}: {lacking[0].name} returns no prompt log-probabilities, so base and "
+                  f"{slot.label} answer by writing the choice's letter: metric letter_acc, not acc")
+        if (suite.fingerprint, slot.label) not in self._noticed:
+            self._noticed.add((suite.fingerprint, slot.label))
+            notify(notice)
+        return by_letter(suite), notice
+
+    @staticmethod
+    def _scores_loglikelihood(slot: ModelSlot) -> bool:
+        """Whether a model scores log-likelihoods (a local folder always does; a served one says so when loaded)."""
+        if slot.spec is not None and slot.spec.kind != "external":
+            return True
+        return slot.backend().capabilities.loglikelihood
 
     def drift(self, candidate: Union[str, ModelSlot, None], suite: Suite, *,
               max_kl: Optional[ToleranceLike] = None, metric: str = "kl", capability: Optional[str] = None,

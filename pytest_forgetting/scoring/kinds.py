@@ -196,6 +196,10 @@ def score_suite(backend: Backend, suite: Suite, *, registry: Any = None, batch_s
             from pytest_forgetting.harness.run import score_harness
 
             return score_harness(backend, suite, batch_size=batch_size, label=label)
+        if suite.kind == "multiple_choice" and suite.settings.answer_by == "letter":
+            from pytest_forgetting.scoring.letters import score_by_letter
+
+            return score_by_letter(backend, suite, batch_size=batch_size, label=label)  # type: ignore[no-any-return]
         if suite.kind == "multiple_choice":
             return score_multiple_choice(backend, suite, batch_size=batch_size, label=label)
         if suite.kind == "generation":
@@ -205,6 +209,10 @@ def score_suite(backend: Backend, suite: Suite, *, registry: Any = None, batch_s
 
 def declared_metrics(suite: Suite, registry: Any) -> tuple[dict[str, Metric], str]:
     """The metrics scoring ``suite`` produces, with the primary one (without scoring)."""
+    if suite.kind == "multiple_choice" and suite.settings.answer_by == "letter":
+        from pytest_forgetting.scoring.letters import LETTER_ACC
+
+        return {"letter_acc": LETTER_ACC}, "letter_acc"
     if suite.kind == "multiple_choice":
         return {"acc": ACC, "acc_norm": ACC_NORM}, "acc"
     if suite.kind == "text":

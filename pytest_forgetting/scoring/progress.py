@@ -17,6 +17,15 @@ def set_sink(sink: Optional[Callable[[str], None]]) -> None:
     _sink = sink
 
 
+def notify(line: str) -> None:
+    """A one-line notice for the person running the session (the terminal under pytest, else stderr)."""
+    text = f"[forgetting] {line}"
+    if _sink is not None:
+        _sink(text)
+    else:
+        sys.stderr.write(text + "\n")
+
+
 class Progress:
     """Counts items done for one capability and model; prints at most every 2 seconds."""
 

@@ -62,6 +62,12 @@ class SuiteSettings:
     scorer_options: tuple[tuple[str, Any], ...] = ()
     max_new_tokens: int = 64
     stop: tuple[str, ...] = ()
+    answer_by: str = "loglikelihood"
+
+
+#: How a multiple-choice suite is answered: the most likely choice (lm-eval's ``acc``), or the
+#: answer the model writes after the listed choices (``letter_acc``, :mod:`~pytest_forgetting.scoring.letters`).
+ANSWER_BY = ("loglikelihood", "letter")
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ def load_suite(
     stop: Sequence[str] = (),
     limit: Optional[int] = None,
     split: Optional[str] = None,
+    answer_by: str = "loglikelihood",
     **scorer_options: Any,
 ) -> Suite:
     """Load and validate a suite.
@@ -132,9 +139,15 @@ def load_suite(
         limit: score only the first N items.
         split: the split of a folder or dataset name with several; default ``"test"`` if
             there is one, else ``"train"``, else the only split.
+        answer_by: for multiple choice, ``"loglikelihood"`` (``acc``, ``acc_norm``; a model
+            without log-likelihoods switches the comparison to written answers, saying so) or
+            ``"letter"`` (``letter_acc``: the model writes the letter of its answer).
     """
     if kind not in KINDS:
         raise ForgettingError(f"unknown suite kind {kind!r}; expected one of: {', '.join(KINDS)}")
+    if answer_by not in ANSWER_BY or (answer_by != "loglikelihood" and kind != "multiple_choice"):
+        raise ForgettingError(f"answer_by={answer_by!r}: expected 'loglikelihood' or 'letter', and 'letter' only for "
+                              "multiple-choice suites")
     rows, where = read_rows(source, split)
     label = name or (Path(str(source)).stem if not isinstance(source, (list, tuple)) else kind)
     if kind == "multiple_choice" and template is None:
@@ -176,6 +189,7 @@ def load_suite(
         scorer_options=tuple(sorted(scorer_options.items())),
         max_new_tokens=max_new_tokens,
         stop=tuple(stop),
+        answer_by=answer_by,
     )
     return Suite(name=label, kind=kind, items=tuple(items), settings=settings, source=where)  # type: ignore[arg-type]
 
