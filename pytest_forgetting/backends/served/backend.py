@@ -22,8 +22,9 @@ import hashlib
 import json
 from typing import Any, Optional, Sequence
 
-from pytest_forgetting.backends.contract import Backend, Capabilities, Identity, Messages
+from pytest_forgetting.backends.contract import Backend, Capabilities, Identity, Loglikelihood, Messages
 from pytest_forgetting.backends.served.address import ServedAddress, parse_address
+from pytest_forgetting.backends.served.loglikelihood import PromptScorer, echoes_prompts
 from pytest_forgetting.backends.served.requests import RequestPolicy, RequestRunner, classify, redact
 from pytest_forgetting.errors import ForgettingError
 
@@ -58,8 +59,10 @@ class ServedBackend(Backend):
         self.client = client
         self.listing = self._listed_model()
         self.system_fingerprint: Optional[str] = None
-        self.capabilities = Capabilities(generate_text=self._offers("/v1/completions", self._probe_completion),
+        text = self._offers("/v1/completions", self._probe_completion)
+        self.capabilities = Capabilities(loglikelihood=text and echoes_prompts(self), generate_text=text,
                                          generate_chat=self._offers("/v1/chat/completions", self._probe_chat))
+        self._prompts = PromptScorer(self)
         if not (self.capabilities.generate_text or self.capabilities.generate_chat):
             raise ForgettingError(f"{address.source}: the server answers neither /v1/completions nor "
                                   "/v1/chat/completions for this model; check that it is an OpenAI-compatible server")
@@ -111,6 +114,19 @@ class ServedBackend(Backend):
                    "system_fingerprint": self.system_fingerprint, "revision": self.address.revision}
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
         return Identity(digest, "served", "remote")
+
+    # -- log-likelihood -------------------------------------------------------------------
+    def loglikelihood(self, requests: Sequence[tuple[str, str]], *, batch_size: int | None = None
+                      ) -> list[Loglikelihood]:
+        """lm-eval's split, tokenized by the server, scored from echoed prompt log-probabilities."""
+        if not self.capabilities.loglikelihood:
+            raise self._unsupported("loglikelihood")
+        return self.runner.parallel(lambda pair: self._prompts.score(*self._prompts.split(*pair)), list(requests))
+
+    def loglikelihood_rolling(self, texts: Sequence[str], *, batch_size: int | None = None) -> list[Loglikelihood]:
+        """Not offered: a whole text's first token is scored after BOS, whose id a server does not report."""
+        raise ForgettingError(f"{self.name}: perplexity (text suites) is not offered for served models; score "
+                              "text suites with local models")
 
     # -- generation -----------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = (),

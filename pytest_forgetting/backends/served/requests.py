@@ -109,11 +109,15 @@ class RequestRunner:
                 attempt += 1
 
     def map(self, endpoint: str, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """``function`` on every item with at most ``concurrency`` requests in flight, results in order."""
+        """``function`` (one request to ``endpoint``) on every item, retried as :meth:`call` retries."""
+        return self.parallel(lambda item: self.call(endpoint, lambda: function(item)), items)
+
+    def parallel(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``function`` on every item with at most ``concurrency`` in flight, results in order."""
         if len(items) <= 1 or self.policy.concurrency == 1:
-            return [self.call(endpoint, lambda item=item: function(item)) for item in items]
+            return [function(item) for item in items]
         with ThreadPoolExecutor(max_workers=self.policy.concurrency) as pool:
-            return list(pool.map(lambda item: self.call(endpoint, lambda: function(item)), items))
+            return list(pool.map(function, items))
 
 
 def classify(exc: BaseException) -> tuple[Optional[int], Optional[float], bool]:
