@@ -133,17 +133,20 @@ class FaultyProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                request = urllib.request.Request(upstream.rstrip("/") + self.path.removeprefix("/v1"), data=body,
-                                                 method=self.command,
+                root = upstream.rstrip("/").removesuffix("/v1")
+                request = urllib.request.Request(root + self.path, data=body, method=self.command,
                                                  headers={"Content-Type": self.headers.get("Content-Type",
                                                                                            "application/json")})
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    payload = response.read()
-                    self.send_response(response.status)
-                    self.send_header("Content-Type", response.headers.get("Content-Type", "application/json"))
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        status, kind, payload = response.status, response.headers.get("Content-Type"), response.read()
+                except urllib.error.HTTPError as error:  # the upstream's own error, passed on as it is
+                    status, kind, payload = error.code, error.headers.get("Content-Type"), error.read()
+                self.send_response(status)
+                self.send_header("Content-Type", kind or "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             do_GET = do_POST = _relay
 

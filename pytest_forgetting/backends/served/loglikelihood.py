@@ -40,8 +40,11 @@ class PromptScorer:
         self.max_length: Optional[int] = None
 
     # -- tokenization ---------------------------------------------------------------------
-    def tokenize(self, text: str) -> list[int]:
-        """Token ids of ``text`` by the served model's tokenizer (its special-token default)."""
+    def tokenize(self, text: str, *, retried: bool = True) -> list[int]:
+        """Token ids of ``text`` by the served model's tokenizer (its special-token default).
+
+        ``retried=False`` (the capability probe) sends it once, outside the request counts.
+        """
         address = self.backend.address
         body = json.dumps({"model": address.model, "prompt": text}).encode()
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {address.api_key()}"}
@@ -51,7 +54,7 @@ class PromptScorer:
             with urllib.request.urlopen(request, timeout=self.backend.policy.timeout) as response:
                 return json.loads(response.read())
 
-        answer = self.backend.runner.call("/tokenize", send)
+        answer = self.backend.runner.call("/tokenize", send) if retried else send()
         if self.max_length is None and answer.get("max_model_len"):
             self.max_length = int(answer["max_model_len"])
         return [int(t) for t in answer["tokens"]]
@@ -100,8 +103,8 @@ def echoes_prompts(backend: Any) -> bool:
     """Whether the server tokenizes (``/tokenize``) and echoes prompt log-probabilities (a two-token probe)."""
     scorer = PromptScorer(backend)
     try:
-        ids = scorer.tokenize("Hello world")
-    except (ForgettingError, urllib.error.URLError, OSError, KeyError, ValueError):
+        ids = scorer.tokenize("Hello world", retried=False)
+    except (ForgettingError, urllib.error.URLError, OSError, KeyError, ValueError, TypeError):
         return False
     try:
         response = backend.client.completions.create(model=backend.address.model, prompt=ids, max_tokens=1,
