@@ -73,19 +73,24 @@ def start_llama_server(model: Path, alias: str, log: Path, timeout: float = 120.
     port = free_port()
     process = subprocess.Popen([sys.executable, "-c", LLAMA_SERVER, str(model), alias, str(port)],
                                stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
+    return wait_for(process, f"http://127.0.0.1:{port}/v1", alias, log, timeout, "llama.cpp server", pause=0.3)
+
+
+def wait_for(process: subprocess.Popen, url: str, model: str, log: Path, timeout: float, what: str,  # type: ignore[type-arg]
+             pause: float) -> Server:
+    """The server once ``url``/models answers (bounded by ``timeout``); stopped and an error if it never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"llama.cpp server exited with {process.returncode}: {log.read_text()[-2000:]}")
+            raise RuntimeError(f"{what} exited with {process.returncode}: {log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
                 if response.status == 200:
-                    return Server(process, url, alias)
+                    return Server(process, url, model)
         except (urllib.error.URLError, OSError):
-            time.sleep(0.3)
-    Server(process, url, alias).stop()
-    raise RuntimeError(f"llama.cpp server did not answer within {timeout:.0f} s: {log.read_text()[-2000:]}")
+            time.sleep(pause)
+    Server(process, url, model).stop()
+    raise RuntimeError(f"{what} did not answer within {timeout:.0f} s: {log.read_text()[-3000:]}")
 
 
 @dataclass
@@ -177,16 +182,4 @@ def start_vllm_server(python: str, model: Path, adapters: dict[str, Path], log: 
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "2", "HF_HUB_OFFLINE": "1",
            "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
     process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"vLLM exited with {process.returncode}: {log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
-                if response.status == 200:
-                    return Server(process, url, "base")
-        except (urllib.error.URLError, OSError):
-            time.sleep(1.0)
-    Server(process, url, "base").stop()
-    raise RuntimeError(f"vLLM did not answer within {timeout:.0f} s: {log.read_text()[-3000:]}")
+    return wait_for(process, f"http://127.0.0.1:{port}/v1", "base", log, timeout, "vLLM", pause=1.0)

@@ -22,10 +22,22 @@ import hashlib
 import json
 from typing import Any, Optional, Sequence
 
-from pytest_forgetting.backends.contract import Backend, Capabilities, Identity, Loglikelihood, Messages
+from pytest_forgetting.backends.contract import (
+    Backend,
+    Capabilities,
+    Identity,
+    Loglikelihood,
+    Messages,
+)
+from pytest_forgetting.backends.hf.text import cut_at_stop
 from pytest_forgetting.backends.served.address import ServedAddress, parse_address
 from pytest_forgetting.backends.served.loglikelihood import PromptScorer, echoes_prompts
-from pytest_forgetting.backends.served.requests import RequestPolicy, RequestRunner, classify, redact
+from pytest_forgetting.backends.served.requests import (
+    RequestPolicy,
+    RequestRunner,
+    classify,
+    redact,
+)
 from pytest_forgetting.errors import ForgettingError
 
 #: What a server's model listing may say about the weights behind a name (kept in the identity).
@@ -139,7 +151,7 @@ class ServedBackend(Backend):
             response = self.client.completions.create(model=self.address.model, prompt=prompt,
                                                       max_tokens=max_new_tokens, temperature=0, seed=0,
                                                       stop=list(stop[:MAX_SERVER_STOPS]) or None)
-            return _cut(response.choices[0].text or "", stop)
+            return cut_at_stop(response.choices[0].text or "", stop)
 
         return self.runner.map("/v1/completions", one, list(prompts))
 
@@ -153,18 +165,12 @@ class ServedBackend(Backend):
             response = self.client.chat.completions.create(model=self.address.model, messages=list(messages),
                                                            max_tokens=max_new_tokens, temperature=0, seed=0,
                                                            stop=list(stop[:MAX_SERVER_STOPS]) or None)
-            return _cut(response.choices[0].message.content or "", stop)
+            return cut_at_stop(response.choices[0].message.content or "", stop)
 
         return self.runner.map("/v1/chat/completions", one, list(conversations))
 
     def __repr__(self) -> str:
         return f"<ServedBackend {self.address.model!r} at {redact(self.address.base_url)}>"
-
-
-def _cut(text: str, stop: Sequence[str]) -> str:
-    from pytest_forgetting.backends.hf.text import cut_at_stop
-
-    return cut_at_stop(text, stop)
 
 
 def load_served(source: str, policy: Optional[RequestPolicy] = None) -> ServedBackend:

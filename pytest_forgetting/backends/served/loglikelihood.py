@@ -19,6 +19,7 @@ written letters (:mod:`pytest_forgetting.scoring.letters`).
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 from typing import Any, Optional, Sequence
@@ -35,9 +36,14 @@ def server_root(base_url: str) -> str:
 class PromptScorer:
     """Scores ``(context, continuation)`` pairs through one server's ``/tokenize`` and echoed log-probs."""
 
+    #: Token ids kept per text (a multiple-choice context is split once for all its choices).
+    MEMO_SIZE = 4096
+
     def __init__(self, backend: Any) -> None:
         self.backend = backend
         self.max_length: Optional[int] = None
+        self._memo: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
 
     # -- tokenization ---------------------------------------------------------------------
     def tokenize(self, text: str, *, retried: bool = True) -> list[int]:
@@ -68,8 +74,20 @@ class PromptScorer:
             raise ForgettingError(f"{self.backend.name}: an empty context is scored after the BOS token, whose id a "
                                   "served model does not report; give every item some context")
         whole = self.tokenize(context + continuation)
-        context_ids = self.tokenize(context)
+        context_ids = self._context_ids(context)
         return context_ids, whole[len(context_ids):]
+
+    def _context_ids(self, context: str) -> list[int]:
+        """:meth:`tokenize` of a context, asked of the server once while it is remembered."""
+        with self._lock:
+            known = self._memo.get(context)
+        if known is None:
+            known = self.tokenize(context)
+            with self._lock:
+                if len(self._memo) >= self.MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[context] = known
+        return known
 
     # -- scoring --------------------------------------------------------------------------
     def score(self, context_ids: Sequence[int], continuation_ids: Sequence[int]) -> Loglikelihood:
