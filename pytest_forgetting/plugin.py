@@ -91,11 +91,16 @@ def _new_session(config: pytest.Config, values: list[str], relative_to: Path) ->
         batch_size=settings.get(config, "forgetting_batch_size"),
         trust_remote_code=bool(settings.get(config, "forgetting_trust_remote_code")),
         allow_pickle=bool(settings.get(config, "forgetting_allow_pickle")),
+        device_map=settings.get(config, "forgetting_device_map"),
+        max_memory=settings.get(config, "forgetting_max_memory"),
         **{name: value for name, value in (
             ("request_concurrency", settings.get(config, "forgetting_request_concurrency")),
             ("request_timeout", settings.get(config, "forgetting_request_timeout")),
             ("request_retries", settings.get(config, "forgetting_request_retries"))) if value is not None},
     )
+    from pytest_forgetting.backends.placement import check_placement
+
+    check_placement(options.device, options.device_map, options.max_memory)
     if options.device.startswith("cuda"):
         from pytest_forgetting.backends.hf.device import resolve_device
 

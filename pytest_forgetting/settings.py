@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 
+from pytest_forgetting.backends.placement import parse_device_map, parse_max_memory
 from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.tolerance import Tolerance, parse_tolerance
 
@@ -106,6 +107,13 @@ OPTIONS = (
             "that is available locally)", kind="path"),
     _Option("--device", "forgetting_device", "forgetting_device",
             "auto (cuda if available, else cpu), cpu, cuda, cuda:N or mps [auto]", parse_device),
+    _Option("--device-map", "forgetting_device_map", "forgetting_device_map",
+            "shard a model larger than one device over every visible GPU, then CPU, then disk: auto, "
+            "balanced, balanced_low_0 or sequential (accelerate; local transformers models only) [off]",
+            parse_device_map),
+    _Option("--max-memory", "forgetting_max_memory", "forgetting_max_memory",
+            "with --device-map: the most each device may hold, e.g. 0=70GiB,1=70GiB,cpu=200GiB",
+            parse_max_memory),
     _Option("--dtype", "forgetting_dtype", "forgetting_dtype",
             "auto (bfloat16 on a GPU that supports it, else float32), float32, bfloat16, "
             "float16 [auto]", parse_dtype),

@@ -225,3 +225,16 @@ def test_a_plugin_claims_a_model_that_is_not_a_folder(pytester) -> None:
     unclaimed = pytester.runpytest("--tuned-model=other://server#tuned", "--base-model=fake://server/v1#base")
     assert unclaimed.ret == pytest.ExitCode.USAGE_ERROR
     unclaimed.stderr.fnmatch_lines(["ERROR: pytest-forgetting: --tuned-model other://server#tuned: no such folder*"])
+
+
+def test_a_vocabulary_sample_is_compared_on_the_tokens_it_holds() -> None:
+    from pytest_forgetting.backends.contract import VocabularySample, check_same_vocabulary
+
+    full = {"the": 1, "Ġfox": 2, "Ġjumps": 3, "!": 4}
+    check_same_vocabulary(full, VocabularySample({"the": 1, "Ġfox": 2}), "tuned")  # consistent with the full one
+    check_same_vocabulary(VocabularySample({"the": 1}), VocabularySample({"the": 1}), "tuned")
+    for base, tuned in ((full, VocabularySample({"the": 1, "Ġfox": 9})),
+                        (VocabularySample({"the": 1, "Ġfox": 2}), VocabularySample({"the": 1, "Ġf": 5, "ox": 6}))):
+        with pytest.raises(ForgettingError) as refused:
+            check_same_vocabulary(base, tuned, "tuned")
+        assert "splits text differently" in str(refused.value) and "\n" not in str(refused.value)

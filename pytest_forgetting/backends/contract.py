@@ -21,6 +21,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
+from pytest_forgetting.errors import ForgettingError
+
 if TYPE_CHECKING:
     import torch
 
@@ -118,6 +120,43 @@ class TopLogprobs:
     logprobs: "torch.Tensor"
 
 
+class VocabularySample(dict):  # type: ignore[type-arg]
+    """Part of a vocabulary (token string -> id): what a backend that cannot list its whole
+    vocabulary (a served model) knows of it, e.g. the tokens of a probe text."""
+
+
+def check_same_vocabulary(base: Mapping[str, int], candidate: Mapping[str, int], name: str) -> None:
+    """Paired scores need one tokenizer: fail with one line if the vocabularies differ.
+
+    A :class:`VocabularySample` is compared on what it holds: each of its tokens must have
+    the same id in the other vocabulary (and two samples must be equal).
+    """
+    if isinstance(base, VocabularySample) or isinstance(candidate, VocabularySample):
+        sample, other = (base, candidate) if isinstance(base, VocabularySample) else (candidate, base)
+        if isinstance(other, VocabularySample) and len(other) < len(sample):
+            sample, other = other, sample
+        differing = sorted((token, id_) for token, id_ in sample.items() if other.get(token) != id_)
+        if isinstance(other, VocabularySample):
+            differing += sorted((token, id_) for token, id_ in other.items() if sample.get(token) != id_)
+        if differing:
+            example = ", ".join(repr(token) for token, _ in differing[:3])
+            raise ForgettingError(
+                f"{name}: the tuned model's tokenizer splits text differently from the base's ({len(differing)} of "
+                f"{len(sample)} probe tokens differ, e.g. {example}); paired token-level scoring needs one tokenizer: "
+                "give both models the same tokenizer"
+            )
+        return
+    if base == candidate:
+        return
+    differing = sorted(set(base.items()) ^ set(candidate.items()))
+    example = ", ".join(repr(token) for token, _ in differing[:3])
+    raise ForgettingError(
+        f"{name}: the tuned model's tokenizer differs from the base's ({len(base)} vs "
+        f"{len(candidate)} tokens; {len(differing)} entries differ, e.g. {example}); paired "
+        "scoring needs the same vocabulary: save the base tokenizer with the tuned model"
+    )
+
+
 class Unsupported(NotImplementedError):
     """A backend was asked for something its :class:`Capabilities` do not declare."""
 
@@ -133,6 +172,9 @@ class Backend(ABC):
     name: str = ""
     #: What this backend can do (the engine checks it before scoring).
     capabilities: Capabilities = Capabilities()
+    #: Whether the loader honours ``LoadOptions.device_map`` (sharding one model over devices);
+    #: a session refuses a device map for a backend that does not.
+    shards_by_device_map: bool = False
 
     @abstractmethod
     def identity(self) -> Identity:

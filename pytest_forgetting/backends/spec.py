@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Literal, Optional, Sequence
+from typing import Callable, Literal, Mapping, Optional, Sequence
 
 from pytest_forgetting.errors import ForgettingError
 
@@ -63,6 +63,10 @@ class LoadOptions:
     batch_size: Optional[int] = None  # None = automatic
     trust_remote_code: bool = False
     allow_pickle: bool = False
+    #: A model larger than one device: accelerate's placement (``"auto"``), with a size limit per
+    #: device (``{"0": "20GiB", "cpu": "64GiB"}``); see :mod:`pytest_forgetting.backends.placement`.
+    device_map: Optional[str] = None
+    max_memory: Optional[Mapping[str, str]] = None
     #: Served models (``openai:...``, ``openai+http://...#MODEL``): requests in flight, seconds
     #: per request, retries of a failed request.
     request_concurrency: int = 4

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from pytest_forgetting.backends.contract import Backend, Identity
+from pytest_forgetting.backends.contract import Backend, Identity, check_same_vocabulary
+from pytest_forgetting.backends.served.address import is_served
 from pytest_forgetting.backends.spec import LoadOptions, ModelSpec, resolve_models
 from pytest_forgetting.comparison.decision import resolve_decision
 from pytest_forgetting.comparison.result import ComparisonResult
@@ -172,11 +173,14 @@ class EvaluationSession:
         shares_base = role == "candidate" and spec.kind == "adapter"
         base = self.base.backend() if shares_base or (role == "candidate" and self.base.loaded) else None
         backend = self._loader(spec, self.options, base)
+        if self.options.device_map and isinstance(backend, Backend) and not backend.shards_by_device_map:
+            raise ForgettingError(
+                f"{spec.source}: --device-map {self.options.device_map} shards local transformers models, but "
+                f"this model's backend ({type(backend).__name__}) places it itself (a served model: its server, "
+                "e.g. vLLM --tensor-parallel-size); leave --device-map out for it")
         if role == "candidate" and isinstance(backend, Backend) and backend.capabilities.tokenizer:
             vocabulary = self._vocabulary_of_base()
             if vocabulary is not None:
-                from pytest_forgetting.backends.hf.loading import check_same_vocabulary
-
                 check_same_vocabulary(vocabulary, backend.vocabulary(), spec.source)
         return backend
 
@@ -190,6 +194,9 @@ class EvaluationSession:
                 from pytest_forgetting.backends.hf.loading import load_tokenizer
 
                 self._base_vocabulary = load_tokenizer(self.base.spec).get_vocab()  # type: ignore[attr-defined]
+            elif self.base.spec is not None and is_served(self.base.spec.source):  # a few requests to its server
+                backend = self.base.backend()
+                self._base_vocabulary = backend.vocabulary() if backend.capabilities.tokenizer else None
         return self._base_vocabulary
 
     def candidate(self, which: Union[str, ModelSlot, None] = None) -> ModelSlot:

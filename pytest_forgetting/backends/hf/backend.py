@@ -59,6 +59,8 @@ class HFBackend(Backend):
             choice without a prefix pass, as before the cache existed.
     """
 
+    shards_by_device_map = True
+
     def __init__(
         self,
         shared: SharedModel,

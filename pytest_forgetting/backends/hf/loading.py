@@ -8,7 +8,9 @@ the base weights are in memory once, however many adapters join them.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Mapping, Optional
+import os
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from pytest_forgetting.backends.contract import Backend
 from pytest_forgetting.backends.fingerprint import spec_fingerprint
@@ -26,21 +28,29 @@ def load_model(spec: ModelSpec, options: LoadOptions, base: Optional[Backend]) -
     Several adapters on one base share its :class:`SharedModel`: each is attached under its
     own name and runs with only itself active.
     """
+    import torch
+
     from pytest_forgetting.backends.hf.backend import HFBackend
     from pytest_forgetting.backends.hf.device import resolve_device, resolve_dtype
     from pytest_forgetting.backends.hf.shared import SharedModel
+    from pytest_forgetting.backends.placement import check_placement, worker_device
 
-    device = resolve_device(options.device)
+    check_placement(options.device, options.device_map, options.max_memory)
+
+    device = resolve_device(worker_device(options.device, os.environ.get("PYTEST_XDIST_WORKER"),
+                                          torch.cuda.device_count()))
     dtype = resolve_dtype(options.dtype, device)
     adapter = None
     if spec.kind == "checkpoint":
-        shared = SharedModel(_load_checkpoint(spec, options, device, dtype), device, dtype, spec.path)
+        model, device = _load_checkpoint(spec, options, device, dtype)
+        shared = SharedModel(model, device, dtype, spec.path, placement=_placement(options))
     elif spec.kind == "adapter":
         assert spec.base is not None, "an adapter spec always carries its base"
         if isinstance(base, HFBackend) and base.shared.path == spec.base.path:
             shared = base.shared
         else:
-            shared = SharedModel(_load_checkpoint(spec.base, options, device, dtype), device, dtype, spec.base.path)
+            model, device = _load_checkpoint(spec.base, options, device, dtype)
+            shared = SharedModel(model, device, dtype, spec.base.path, placement=_placement(options))
         adapter = "default" if not shared.adapters else f"candidate-{len(shared.adapters)}"
         _attach_adapter(spec, shared, adapter)
     else:
@@ -77,8 +87,10 @@ def load_tokenizer(spec: ModelSpec) -> object:
 
 
 def _load_checkpoint(spec: ModelSpec, options: LoadOptions, device, dtype):  # type: ignore[no-untyped-def]
+    """The model in eval mode and the device its inputs go to (with a device map: its embeddings')."""
     from transformers import AutoModelForCausalLM
 
+    placement = _placement(options)
     try:
         with _quiet_transformers():
             model = AutoModelForCausalLM.from_pretrained(
@@ -86,10 +98,48 @@ def _load_checkpoint(spec: ModelSpec, options: LoadOptions, device, dtype):  # t
                 dtype=dtype,
                 use_safetensors=None if options.allow_pickle else True,
                 trust_remote_code=options.trust_remote_code,
+                **(placement() if placement else {}),
             )
     except Exception as exc:  # noqa: BLE001 - every failure becomes one line
         raise ForgettingError(f"{_flag(spec)} {spec.source}: cannot load the model: {_summary(exc)}") from None
-    return model.to(device).eval()
+    if options.device_map:
+        return model.eval(), input_device(model)
+    return model.to(device).eval(), device
+
+
+def input_device(model):  # type: ignore[no-untyped-def]
+    """Where a model placed by a device map takes its inputs: its input embeddings' execution device."""
+    import torch
+
+    embeddings = model.get_input_embeddings()
+    hook = getattr(embeddings, "_hf_hook", None)
+    device = getattr(hook, "execution_device", None)
+    if device is None:
+        device = embeddings.weight.device
+    device = torch.device(device if not isinstance(device, int) else f"cuda:{device}")
+    return torch.device("cpu") if device.type == "meta" else device
+
+
+def _placement(options: LoadOptions) -> "Optional[Callable[[], dict[str, Any]]]":
+    """With a device map: what from_pretrained (model and adapters) needs to place weights, a fresh
+    offload folder each time; else None."""
+    if not options.device_map:
+        return None
+    from pytest_forgetting.backends.placement import accelerate_limits
+
+    limits = accelerate_limits(options.max_memory) if options.max_memory else None
+    return lambda: {"device_map": options.device_map, "max_memory": limits, "offload_folder": _offload_folder()}
+
+
+def _offload_folder() -> str:
+    """A folder for weights a device map puts on disk, removed when the process ends."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="pytest-forgetting-offload-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def _attach_adapter(spec: ModelSpec, shared: "SharedModel", name: str) -> None:
@@ -103,19 +153,6 @@ def _attach_adapter(spec: ModelSpec, shared: "SharedModel", name: str) -> None:
             f"{spec.base.source} ({_summary(exc)}); was it trained on another model? pass "
             "the base it was trained on with --base-model"
         ) from None
-
-
-def check_same_vocabulary(base: Mapping[str, int], candidate: Mapping[str, int], name: str) -> None:
-    """Paired scores need one tokenizer: fail with one line if the vocabularies differ."""
-    if base == candidate:
-        return
-    differing = sorted(set(base.items()) ^ set(candidate.items()))
-    example = ", ".join(repr(token) for token, _ in differing[:3])
-    raise ForgettingError(
-        f"{name}: the tuned model's tokenizer differs from the base's ({len(base)} vs "
-        f"{len(candidate)} tokens; {len(differing)} entries differ, e.g. {example}); paired "
-        "scoring needs the same vocabulary: save the base tokenizer with the tuned model"
-    )
 
 
 def _flag(spec: ModelSpec) -> str:
@@ -139,6 +176,10 @@ class _quiet_transformers:
 
         self._bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        # a device map that offloads to disk: peft fills the offloaded adapter weights itself
+        warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*")
         self._levels = {}
         for name in ("transformers", "peft"):
             logger = logging.getLogger(name)
@@ -150,5 +191,6 @@ class _quiet_transformers:
 
         for name, level in self._levels.items():
             logging.getLogger(name).setLevel(level)
+        self._warnings.__exit__(*exc)
         if self._bars:
             hf_logging.enable_progress_bar()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 
@@ -27,11 +27,14 @@ class SharedModel:
     """
 
     def __init__(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype,
-                 path: Optional[Path] = None) -> None:
+                 path: Optional[Path] = None, placement: Optional[Callable[[], dict[str, Any]]] = None) -> None:
         self.model = model
         self.device = device
         self.dtype = dtype
         self.path = path
+        #: For weights placed by a device map: the keyword arguments (device map, memory limits,
+        #: a fresh offload folder) peft needs to place each adapter's weights beside them.
+        self.placement = placement
         self.adapters: list[str] = []
         self._active: Optional[str] = None
 
@@ -39,11 +42,13 @@ class SharedModel:
         """Load the PEFT adapter in ``folder`` onto these weights under ``name``."""
         from peft import PeftModel
 
+        placed = self.placement() if self.placement is not None else {}
         if not self.adapters:
             self.model = PeftModel.from_pretrained(self.model, str(folder), adapter_name=name,
-                                                   is_trainable=False).eval()
+                                                   is_trainable=False, **placed).eval()
         else:
-            self.model.load_adapter(str(folder), adapter_name=name, is_trainable=False)  # type: ignore[operator]
+            self.model.load_adapter(str(folder), adapter_name=name, is_trainable=False,  # type: ignore[operator]
+                                    **placed)
             self.model.set_adapter(self._active or self.adapters[0])  # type: ignore[operator]
             self.model.eval()
         self.adapters.append(name)
