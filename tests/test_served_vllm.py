@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("openai")
 
 from pytest_forgetting import EvaluationSession, load_suite  # noqa: E402
+from pytest_forgetting.errors import ForgettingError  # noqa: E402
 from tests.servers import start_vllm_server  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("served_vllm")
@@ -71,3 +72,32 @@ def test_vllm_catches_the_aggressive_adapter_and_passes_the_careful_one(vllm):
     aggressive = session.compare("aggressive", suite, tolerance=0.1)
     assert careful.verdict == "pass" and aggressive.verdict == "fail"
     assert aggressive.delta < -0.05 and session.runs["base"] == 1
+
+
+def test_kl_drift_through_vllm_is_the_declared_top_20_approximation(vllm):
+    server, model = vllm
+    suite = load_suite(DATA / "writing.jsonl", "generation", chat_template=True, scorer="no_forbidden",
+                       phrases=["WHEREAS", "HEREBY"], max_new_tokens=16, limit=10)
+    session = EvaluationSession(server.source, {name: f"openai+{server.url}#{name}" for name in ("careful", "aggressive")})
+    assert session.base.backend().capabilities.top_logprobs == 20
+    careful = session.drift("careful", suite, max_kl=0.5)
+    aggressive = session.drift("aggressive", suite, max_kl=0.5)
+    assert careful.verdict == "pass" and aggressive.verdict == "fail"
+    assert careful.extra["approximation"] == "top-20 log-probs, coarse-grained KL"
+    # the local backend's exact KL on the same checkpoint and answers (float32 vs vLLM's bfloat16)
+    local = EvaluationSession(str(model), {"aggressive": str(ADAPTERS / "aggressive")})
+    exact = local.drift("aggressive", suite, max_kl=0.5)
+    assert exact.verdict == "fail" and 0.5 * exact.tuned_score < aggressive.tuned_score <= 1.1 * exact.tuned_score
+    assert careful.tuned_score < 0.05
+
+
+def test_a_tuned_model_served_with_another_tokenizer_is_refused_in_one_line(vllm, tmp_path):
+    from tests.tiny import build_llama
+
+    server, _ = vllm
+    base = build_llama(tmp_path / "tiny")  # a tokenizer of its own, not SmolLM2's
+    session = EvaluationSession(str(base), {"careful": f"openai+{server.url}#careful"})
+    with pytest.raises(ForgettingError) as refused:
+        session.candidates[0].backend()
+    message = str(refused.value)
+    assert "\n" not in message and "splits text differently" in message and "probe tokens differ" in message

@@ -91,9 +91,10 @@ def score_drift(
             generate = tuned.generate_chat if suite.settings.chat_template else tuned.generate
             outputs = generate([render_prompt(tuned, suite, item) for item in suite.items],
                                max_new_tokens=max_new_tokens, stop=suite.settings.stop, batch_size=batch_size)
-        prefix = base.prefix_token_id
-        # a continuation follows its prompt: no BOS that a BOS-adding tokenizer puts first
-        continuations = [ids[1:] if ids and ids[0] == prefix else ids for ids in map(base.encode, outputs)]
+        # a continuation follows its prompt: none of what a tokenizer puts before any text (BOS)
+        added = base.encode("")
+        continuations = [ids[len(added):] if added and ids[: len(added)] == added else ids
+                         for ids in map(base.encode, outputs)]
     else:
         outputs = [""] * len(prompts)
         continuations = [[] for _ in prompts]

@@ -28,16 +28,19 @@ from pytest_forgetting.backends.contract import (
     Identity,
     Loglikelihood,
     Messages,
+    TopLogprobs,
+    VocabularySample,
 )
 from pytest_forgetting.backends.hf.text import cut_at_stop
 from pytest_forgetting.backends.served.address import ServedAddress, parse_address
-from pytest_forgetting.backends.served.loglikelihood import PromptScorer, echoes_prompts
+from pytest_forgetting.backends.served.loglikelihood import PromptScorer, probe_echo
 from pytest_forgetting.backends.served.requests import (
     RequestPolicy,
     RequestRunner,
     classify,
     redact,
 )
+from pytest_forgetting.backends.served.tokens import ServerTokenizer
 from pytest_forgetting.errors import ForgettingError
 
 #: What a server's model listing may say about the weights behind a name (kept in the identity).
@@ -71,10 +74,13 @@ class ServedBackend(Backend):
         self.client = client
         self.listing = self._listed_model()
         self.system_fingerprint: Optional[str] = None
-        text = self._offers("/v1/completions", self._probe_completion)
-        self.capabilities = Capabilities(loglikelihood=text and echoes_prompts(self), generate_text=text,
-                                         generate_chat=self._offers("/v1/chat/completions", self._probe_chat))
+        self.tokens = ServerTokenizer(self)
         self._prompts = PromptScorer(self)
+        text = self._offers("/v1/completions", self._probe_completion)
+        echoed = probe_echo(self) if text else 0
+        self.capabilities = Capabilities(loglikelihood=echoed > 0, generate_text=text,
+                                         generate_chat=self._offers("/v1/chat/completions", self._probe_chat),
+                                         top_logprobs=echoed if echoed > 1 else 0, tokenizer=echoed > 0)
         if not (self.capabilities.generate_text or self.capabilities.generate_chat):
             raise ForgettingError(f"{address.source}: the server answers neither /v1/completions nor "
                                   "/v1/chat/completions for this model; check that it is an OpenAI-compatible server")
@@ -139,6 +145,58 @@ class ServedBackend(Backend):
         """Not offered: a whole text's first token is scored after BOS, whose id a server does not report."""
         raise ForgettingError(f"{self.name}: perplexity (text suites) is not offered for served models; score "
                               "text suites with local models")
+
+    # -- top-k log-probabilities and tokens (vLLM) -----------------------------------------
+    def token_top_logprobs(self, sequences: Sequence[Sequence[int]], k: int, *, batch_size: int | None = None
+                           ) -> list[TopLogprobs]:
+        """Per sequence, the top-``k`` at each position, from echoed prompt log-probabilities."""
+        if k > self.capabilities.top_logprobs:
+            raise self._unsupported(f"top_logprobs={k}")
+        return self.runner.parallel(lambda ids: self._prompts.top_logprobs(ids, k), [list(s) for s in sequences])
+
+    def _tokens(self) -> ServerTokenizer:
+        if not self.capabilities.tokenizer:
+            raise self._unsupported("tokenizer")
+        return self.tokens
+
+    @property
+    def max_length(self) -> int:
+        """The server's context length, less the one token an echo request writes."""
+        tokens = self._tokens()
+        if tokens.max_model_len is None:
+            tokens.tokenize("")
+        return int(tokens.max_model_len or 0) - 1
+
+    @property
+    def prefix_token_id(self) -> int:
+        """The BOS token the server's tokenizer puts first (a server reports no EOS id)."""
+        added = self._tokens().tokenize("")
+        if not added:
+            raise ForgettingError(f"{self.name}: the served tokenizer adds no BOS token and the server reports no "
+                                  "EOS id; give every item some context")
+        return added[0]
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` by the served tokenizer, as the local backend's :meth:`encode`: with the
+        special tokens it adds (BOS), except when the text already starts with them (a chat prompt)."""
+        tokens = self._tokens()
+        added = tokens.tokenize("")
+        if added and text.startswith(tokens.detokenize(added)):
+            return tokens.tokenize(text, special_tokens=False)
+        return tokens.tokenize(text)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of ``ids`` as the server decodes them."""
+        return self._tokens().detokenize(ids)
+
+    def chat_text(self, messages: Messages) -> str:
+        """``messages`` under the served chat template (rendered by the server, decoded to text)."""
+        tokens = self._tokens()
+        return tokens.detokenize(tokens.tokenize_chat(messages))
+
+    def vocabulary(self) -> VocabularySample:
+        """The tokens of a probe text as the served tokenizer splits it (a server lists no vocabulary)."""
+        return self._tokens().vocabulary_sample()
 
     # -- generation -----------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = (),

@@ -11,6 +11,10 @@ continuation's log-likelihood is the sum of the echoed log-probabilities of its 
 it is greedy when each of them is the most likely token at its position. A prompt longer
 than the model's context keeps its last tokens (lm-eval's left truncation).
 
+The same echo with ``logprobs=k`` and ``return_tokens_as_token_ids`` gives the top-``k``
+next-token log-probabilities at every position, keyed by token id (never by token text,
+which two tokens can share): KL drift's declared top-k approximation.
+
 Servers without a ``/tokenize`` endpoint or without echoed prompt log-probabilities (llama.cpp's
 server ignores ``echo``) do not declare ``loglikelihood``; multiple choice is then answered by
 written letters (:mod:`pytest_forgetting.scoring.letters`).
@@ -18,52 +22,29 @@ written letters (:mod:`pytest_forgetting.scoring.letters`).
 
 from __future__ import annotations
 
-import json
-import threading
 import urllib.error
-import urllib.request
 from typing import Any, Optional, Sequence
 
-from pytest_forgetting.backends.contract import Loglikelihood
+from pytest_forgetting.backends.contract import Loglikelihood, TopLogprobs
 from pytest_forgetting.errors import ForgettingError
 
-
-def server_root(base_url: str) -> str:
-    """The server's root URL (vLLM serves ``/tokenize`` beside ``/v1``)."""
-    return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
+#: The top-k sizes a probe asks echoed log-probabilities for, largest first (vLLM allows
+#: ``--max-logprobs``, 20 by default; OpenAI's legacy completions allowed 5).
+PROBED_TOP_K = (20, 5, 1)
 
 
 class PromptScorer:
-    """Scores ``(context, continuation)`` pairs through one server's ``/tokenize`` and echoed log-probs."""
-
-    #: Token ids kept per text (a multiple-choice context is split once for all its choices).
-    MEMO_SIZE = 4096
+    """Scores token ids through one server's echoed prompt log-probabilities (``/v1/completions``)."""
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend
-        self.max_length: Optional[int] = None
-        self._memo: dict[str, list[int]] = {}
-        self._lock = threading.Lock()
+        self.tokens = backend.tokens
 
-    # -- tokenization ---------------------------------------------------------------------
-    def tokenize(self, text: str, *, retried: bool = True) -> list[int]:
-        """Token ids of ``text`` by the served model's tokenizer (its special-token default).
-
-        ``retried=False`` (the capability probe) sends it once, outside the request counts.
-        """
-        address = self.backend.address
-        body = json.dumps({"model": address.model, "prompt": text}).encode()
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {address.api_key()}"}
-
-        def send() -> Any:
-            request = urllib.request.Request(f"{server_root(address.base_url)}/tokenize", data=body, headers=headers)
-            with urllib.request.urlopen(request, timeout=self.backend.policy.timeout) as response:
-                return json.loads(response.read())
-
-        answer = self.backend.runner.call("/tokenize", send) if retried else send()
-        if self.max_length is None and answer.get("max_model_len"):
-            self.max_length = int(answer["max_model_len"])
-        return [int(t) for t in answer["tokens"]]
+    @property
+    def max_length(self) -> Optional[int]:
+        """The longest prompt an echo request takes (the server's context, less the token it writes)."""
+        known = self.tokens.max_model_len
+        return None if known is None else known - 1
 
     def split(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """lm-eval's ``_encode_pair``: (context ids, continuation ids) of one request."""
@@ -73,43 +54,65 @@ class PromptScorer:
         if not context:
             raise ForgettingError(f"{self.backend.name}: an empty context is scored after the BOS token, whose id a "
                                   "served model does not report; give every item some context")
-        whole = self.tokenize(context + continuation)
-        context_ids = self._context_ids(context)
+        whole = self.tokens.tokenize(context + continuation)
+        context_ids = self.tokens.tokenize(context)
         return context_ids, whole[len(context_ids):]
 
-    def _context_ids(self, context: str) -> list[int]:
-        """:meth:`tokenize` of a context, asked of the server once while it is remembered."""
-        with self._lock:
-            known = self._memo.get(context)
-        if known is None:
-            known = self.tokenize(context)
-            with self._lock:
-                if len(self._memo) >= self.MEMO_SIZE:
-                    self._memo.clear()
-                self._memo[context] = known
-        return known
+    def echo(self, ids: Sequence[int], k: int) -> Any:
+        """The echoed log-probabilities of ``ids`` (top ``k`` per position, keyed ``token_id:N``) and of one
+        written token."""
+        address = self.backend.address
+        response = self.backend.runner.call("/v1/completions", lambda: self.backend.client.completions.create(
+            model=address.model, prompt=list(ids), max_tokens=1, temperature=0, seed=0, echo=True, logprobs=k,
+            extra_body={"return_tokens_as_token_ids": True}))
+        logprobs = response.choices[0].logprobs
+        if len(list(logprobs.token_logprobs or [])) < len(ids):
+            raise ForgettingError(f"{self.backend.name}: /v1/completions echoed {len(logprobs.token_logprobs or [])} "
+                                  f"prompt log-probabilities for {len(ids)} prompt tokens; the server does not echo "
+                                  "prompts")
+        return logprobs
 
     # -- scoring --------------------------------------------------------------------------
     def score(self, context_ids: Sequence[int], continuation_ids: Sequence[int]) -> Loglikelihood:
         """The continuation's summed log-probability given the context, and whether it is greedy."""
         whole = list(context_ids) + list(continuation_ids)
-        if self.max_length is not None and len(whole) > self.max_length - 1:
-            whole = whole[-(self.max_length - 1):]  # room for the one token the request generates
+        if self.max_length is not None and len(whole) > self.max_length:
+            whole = whole[-self.max_length:]  # lm-eval's left truncation
         n = len(continuation_ids)
         if n == 0:
             return Loglikelihood(0.0, True, 0)
-        address = self.backend.address
-        response = self.backend.runner.call("/v1/completions", lambda: self.backend.client.completions.create(
-            model=address.model, prompt=whole, max_tokens=1, temperature=0, seed=0, echo=True, logprobs=1))
-        logprobs = response.choices[0].logprobs
-        token_logprobs = list(logprobs.token_logprobs or [])[: len(whole)]
-        if len(token_logprobs) < len(whole):
-            raise ForgettingError(f"{self.backend.name}: /v1/completions echoed {len(token_logprobs)} prompt "
-                                  f"log-probabilities for {len(whole)} prompt tokens; the server does not echo prompts")
-        top = list(logprobs.top_logprobs or [])[: len(whole)]
-        scored = token_logprobs[-n:]
-        greedy = all(_is_top(value, options) for value, options in zip(scored, top[-n:]))
+        logprobs = self.echo(whole, 1)
+        scored = list(logprobs.token_logprobs)[len(whole) - n: len(whole)]
+        top = list(logprobs.top_logprobs or [])[len(whole) - n: len(whole)]
+        greedy = all(_is_top(value, options) for value, options in zip(scored, top))
         return Loglikelihood(float(sum(scored)), greedy, n)
+
+    def top_logprobs(self, ids: Sequence[int], k: int) -> TopLogprobs:
+        """Row ``t``: the top-``k`` next-token log-probabilities after ``ids[: t + 1]`` (as the contract's
+        :meth:`~pytest_forgetting.backends.contract.Backend.token_top_logprobs`)."""
+        import torch
+
+        if not ids:
+            raise ForgettingError(f"{self.backend.name}: top-k log-probabilities of an empty sequence")
+        logprobs = self.echo(ids, k)
+        # entry i predicts token i from the tokens before it; the last one is the written token's
+        rows = list(logprobs.top_logprobs or [])[1: len(ids) + 1]
+        if len(rows) < len(ids) or any(not row for row in rows):
+            raise ForgettingError(f"{self.backend.name}: /v1/completions returned no top-{k} log-probabilities for "
+                                  "every position; the server does not offer them")
+        best = [sorted(((_token_id(key), value) for key, value in row.items()), key=lambda kv: -kv[1])[:k]
+                for row in rows]
+        width = min(len(row) for row in best)
+        return TopLogprobs(torch.tensor([[i for i, _ in row[:width]] for row in best], dtype=torch.long),
+                           torch.tensor([[v for _, v in row[:width]] for row in best], dtype=torch.float32))
+
+
+def _token_id(key: str) -> int:
+    """The id in a ``token_id:N`` key (vLLM's ``return_tokens_as_token_ids``)."""
+    if not key.startswith("token_id:"):
+        raise ForgettingError(f"the server named a token {key!r} instead of its id (token_id:N); top-k "
+                              "log-probabilities need a server that returns token ids (vLLM)")
+    return int(key[len("token_id:"):])
 
 
 def _is_top(value: float, options: Optional[dict[str, float]]) -> bool:
@@ -117,18 +120,25 @@ def _is_top(value: float, options: Optional[dict[str, float]]) -> bool:
     return not options or value >= max(options.values()) - 1e-6
 
 
-def echoes_prompts(backend: Any) -> bool:
-    """Whether the server tokenizes (``/tokenize``) and echoes prompt log-probabilities (a two-token probe)."""
-    scorer = PromptScorer(backend)
+def probe_echo(backend: Any) -> int:
+    """How many top log-probabilities per prompt token the server echoes with token ids (0: it tokenizes
+    nothing through ``/tokenize`` or echoes no prompt log-probabilities): a two-token probe per size."""
     try:
-        ids = scorer.tokenize("Hello world", retried=False)
+        ids = backend.tokens.tokenize("Hello world", retried=False)
     except (ForgettingError, urllib.error.URLError, OSError, KeyError, ValueError, TypeError):
-        return False
-    try:
-        response = backend.client.completions.create(model=backend.address.model, prompt=ids, max_tokens=1,
-                                                     temperature=0, seed=0, echo=True, logprobs=1)
-    except Exception:
-        return False
-    logprobs = getattr(response.choices[0], "logprobs", None)
-    echoed = list(getattr(logprobs, "token_logprobs", None) or [])
-    return len(echoed) >= len(ids) and all(v is not None for v in echoed[1: len(ids)])
+        return 0
+    for k in PROBED_TOP_K:
+        try:
+            response = backend.client.completions.create(
+                model=backend.address.model, prompt=ids, max_tokens=1, temperature=0, seed=0, echo=True, logprobs=k,
+                extra_body={"return_tokens_as_token_ids": True})
+        except Exception:
+            continue
+        logprobs = getattr(response.choices[0], "logprobs", None)
+        echoed = list(getattr(logprobs, "token_logprobs", None) or [])
+        if len(echoed) < len(ids) or any(v is None for v in echoed[1: len(ids)]):
+            return 0
+        tops = list(getattr(logprobs, "top_logprobs", None) or [])
+        named = len(tops) > 1 and tops[1] and all(str(key).startswith("token_id:") for key in tops[1])
+        return k if named else 1
+    return 0
