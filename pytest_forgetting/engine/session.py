@@ -62,6 +62,8 @@ class EvaluationSession:
             None when every candidate is an adapter whose config names it.
         candidates: the tuned models, as a list (labels from their folder names) or a mapping
             label -> source; each a path, model id, :class:`ModelSpec` or :class:`Backend`.
+            None: none yet, each added later with :meth:`add_candidate` (a training loop's
+            live model at each evaluation).
         options: how local models are loaded (device, dtype, batch size, safety switches).
         cache: a :class:`ResultCache` or its folder (None: no cache).
         baseline: a :class:`Baseline` or its folder, with ``update_baseline`` to rewrite it.
@@ -79,7 +81,7 @@ class EvaluationSession:
     def __init__(
         self,
         base: Optional[ModelSource] = None,
-        candidates: Union[Sequence[ModelSource], Mapping[str, ModelSource]] = (),
+        candidates: Union[Sequence[ModelSource], Mapping[str, ModelSource], None] = (),
         *,
         options: Optional[LoadOptions] = None,
         cache: Union[ResultCache, str, "os.PathLike[str]", None] = None,
@@ -123,8 +125,13 @@ class EvaluationSession:
         self._noticed: set[tuple[str, str]] = set()
 
     # -- models ---------------------------------------------------------------------------------
-    def _slots(self, base: Optional[ModelSource],
-               candidates: Union[Sequence[ModelSource], Mapping[str, ModelSource]]) -> tuple[ModelSlot, list[ModelSlot]]:
+    def _slots(self, base: Optional[ModelSource], candidates: Union[Sequence[ModelSource], Mapping[str, ModelSource],
+                                                                    None]) -> tuple[ModelSlot, list[ModelSlot]]:
+        if candidates is None:
+            if not isinstance(base, (Backend, ModelSpec)):
+                raise ForgettingError("EvaluationSession: candidates=None (added later) needs the base as a Backend "
+                                      "or ModelSpec")
+            return self._slot("base", "base", base), []
         named = dict(candidates) if isinstance(candidates, Mapping) else None
         if named is not None and "base" in named:
             raise ForgettingError("EvaluationSession: 'base' names the base model; label the candidate otherwise")
@@ -198,6 +205,14 @@ class EvaluationSession:
                 backend = self.base.backend()
                 self._base_vocabulary = backend.vocabulary() if backend.capabilities.tokenizer else None
         return self._base_vocabulary
+
+    def add_candidate(self, label: str, backend: Backend) -> ModelSlot:
+        """Add a candidate this session compares from now on (e.g. the live model at a training step)."""
+        if label == "base" or any(slot.label == label for slot in self.candidates):
+            raise ForgettingError(f"EvaluationSession: a candidate is already labelled {label!r}; give another label")
+        slot = self._slot(label, "candidate", backend)
+        self.candidates.append(slot)
+        return slot
 
     def candidate(self, which: Union[str, ModelSlot, None] = None) -> ModelSlot:
         """A candidate by label (or the slot itself); with one candidate, None means it."""

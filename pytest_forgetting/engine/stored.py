@@ -28,9 +28,12 @@ class CacheStats:
 class StoredResults:
     """The session's result cache and committed baseline (either may be absent)."""
 
-    def __init__(self, cache: Optional[ResultCache] = None, baseline: Optional[Baseline] = None) -> None:
+    def __init__(self, cache: Optional[ResultCache] = None, baseline: Optional[Baseline] = None, *,
+                 base_only: bool = False) -> None:
         self.cache = cache
         self.baseline = baseline
+        #: Keep and reuse the base's results only (a training run's live models are never seen again).
+        self.base_only = base_only
         self.stats = CacheStats()
 
     @property
@@ -43,7 +46,7 @@ class StoredResults:
         entries: dict[str, Any] = {}
         if base and self.baseline is not None:
             entries = self.baseline.entries(suite, identity.as_tuple(), model) or {}
-        if self.cache is not None:
+        if self.cache is not None and (base or not self.base_only):
             entries = {**self.cache.load(run_key(*identity.as_tuple(), suite)), **entries}
         missing = [item for item in suite.items if item_key(item) not in entries]
         self.stats.hits += len(suite.items) - len(missing)
@@ -53,14 +56,14 @@ class StoredResults:
     def keep(self, identity: Identity, suite: Suite, model: str, fresh: dict[str, Any],
              every: dict[str, Any], *, base: bool) -> None:
         """Store ``fresh`` entries in the cache; rewrite the baseline with ``every`` entry when updating it."""
-        if self.cache is not None:
+        if self.cache is not None and (base or not self.base_only):
             self.cache.store(run_key(*identity.as_tuple(), suite), fresh)
         if base and self.baseline is not None and self.baseline.update:
             self.baseline.write(suite, identity.as_tuple(), model, every)
 
     def drift_lookup(self, key: str, suite: Suite) -> tuple[dict[str, Any], list[int]]:
         """Cached per-item drift under ``key``, and the indices of the items still to measure."""
-        entries = self.cache.load(key) if self.cache is not None else {}
+        entries = self.cache.load(key) if self.cache is not None and not self.base_only else {}
         missing = [index for index, item in enumerate(suite.items) if item_key(item) not in entries]
         self.stats.hits += len(suite.items) - len(missing)
         self.stats.scored += len(missing)
@@ -68,7 +71,7 @@ class StoredResults:
 
     def drift_keep(self, key: str, fresh: dict[str, Any]) -> None:
         """Store freshly measured per-item drift under ``key``."""
-        if self.cache is not None:
+        if self.cache is not None and not self.base_only:
             self.cache.store(key, fresh)
 
 
