@@ -154,6 +154,8 @@ def test_stop_on_forgetting_stops_a_destructive_run_and_not_a_still_one(project,
     wild.train()
     assert stopper.stopped is not None and "general" in stopper.stopped and "delta" in stopper.stopped
     assert wild.state.global_step < 12 and wild.state.global_step % 2 == 0
+    assert "learning rate 0.05" in stopper.hint and "LoRA rank 4" in stopper.hint and "try: " in stopper.hint
+    assert [r for r in stopper.results if r.capability == "general"][-1].extra["hints"] == stopper.hint
     still = _trainer(base, tmp_path / "still", lr=0.0, steps=4)
     keeper = _callback(still, checks, every=2, stop_on_forgetting=True)
     still.train()
@@ -206,3 +208,24 @@ def test_bad_checks_fail_in_one_line_before_training(project, tmp_path):
     with pytest.raises(ForgettingError) as refused:
         trainer.train()  # the tiny tokenizer has no chat template: refused before the first step
     assert "cannot apply" in str(refused.value) and trainer.state.global_step == 0
+
+
+def test_hints_read_a_run_s_settings_without_unpickling(tmp_path):
+    from pytest_forgetting.training.hints import RunSettings, hint_text
+
+    run = tmp_path / "out"
+    checkpoint = run / "checkpoint-40"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "adapter_config.json").write_text(json.dumps(
+        {"r": 32, "lora_alpha": 64, "target_modules": ["q_proj", "v_proj", "gate_proj"]}))
+    (checkpoint / "training_args.bin").write_bytes(b"\x80\x04not to be unpickled")
+    (run / "trainer_state.json").write_text(json.dumps({"global_step": 40, "max_steps": 100, "epoch": 2.0,
+        "log_history": [{"step": 1, "learning_rate": 1e-4}, {"step": 5, "learning_rate": 5e-4},
+                        {"step": 40, "learning_rate": 3e-4}]}))
+    settings = RunSettings.read(checkpoint)
+    assert (settings.learning_rate, settings.warmup_steps, settings.steps, settings.rank) == (5e-4, 5, 40, 32)
+    text = hint_text(settings, last_held="checkpoint-20")
+    assert "learning rate 0.0005, 40 steps of 100, 2 epochs, warmup 5 steps, LoRA rank 32, alpha 64" in text
+    assert "still held at checkpoint-20" in text and "also adapts gate_proj" in text
+    assert "a lower LoRA rank than 32" in text and "rehearsal" in text and "\n" not in text
+    assert RunSettings.read(tmp_path / "nothing-here") is None and hint_text(None) == ""

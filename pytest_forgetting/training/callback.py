@@ -77,6 +77,8 @@ class ForgettingCallback(TrainerCallback):
         self.history: list[dict[str, Any]] = []
         #: Why training was stopped (None: it was not).
         self.stopped: Optional[str] = None
+        #: The run's settings and what to try, once a general capability failed.
+        self.hint: Optional[str] = None
         self._scored_steps: set[int] = set()
 
     # -- the Trainer's events ---------------------------------------------------------------
@@ -174,8 +176,21 @@ class ForgettingCallback(TrainerCallback):
         reason = (f"step {step}: forgetting in {', '.join(r.capability for r in failed)} ("
                   + "; ".join(f"{r.capability} delta {r.delta:+.3f}, bound {_bound(r):+.3f}, tolerance "
                               f"{r.tolerance_abs:.3f}" for r in failed) + ")")
-        logger.warning("pytest-forgetting: %s%s", reason, "; stopping training" if self.stop_on_forgetting else "")
+        self.hint = self._hint()
+        for result in failed:
+            result.extra["hints"] = self.hint
+        logger.warning("pytest-forgetting: %s%s; %s", reason, "; stopping training" if self.stop_on_forgetting else "",
+                       self.hint)
         return reason
+
+    def _hint(self) -> str:
+        """The run's settings and what to try (:mod:`pytest_forgetting.training.hints`)."""
+        from pytest_forgetting.training.hints import RunSettings, hint_text
+
+        trainer = self.trainer
+        settings = RunSettings.from_trainer(trainer.args, self.live.model, trainer.state)
+        held = self.last_step_held()
+        return hint_text(settings, last_held=f"step {held}" if held is not None else None)
 
     def _on_main(self, state: Any, work: Any) -> Any:
         """Run ``work`` on the main process while the others wait; every process gets its answer."""
@@ -209,7 +224,7 @@ class ForgettingCallback(TrainerCallback):
         folder = Path(folder)
         written = write_reports(self.results, folder, models={
             "base": self.session.base.name, "candidates": [slot.label for slot in self.session.candidates],
-            "training": {"stopped": self.stopped, "last_step_held": self.last_step_held()}})
+            "training": {"stopped": self.stopped, "last_step_held": self.last_step_held(), "hints": self.hint}})
         curve = plot_forgetting_curve(self.history, folder / "forgetting_curve.png")
         return written + ([curve] if curve is not None else [])
 
