@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -73,7 +74,7 @@ class ForgettingCallback(TrainerCallback):
         self.session: Any = None
         self.live: Any = None
         self.suites: dict[str, Any] = {}
-        #: One entry per evaluation: ``{"step": N, "results": [ComparisonResult, ...]}``.
+        #: One entry per evaluation: ``{"step": N, "results": [ComparisonResult, ...], "seconds": s}``.
         self.history: list[dict[str, Any]] = []
         #: Why training was stopped (None: it was not).
         self.stopped: Optional[str] = None
@@ -123,11 +124,14 @@ class ForgettingCallback(TrainerCallback):
             self.session.stored = StoredResults(ResultCache(Path(self._cache)), base_only=True)
         self.suites = {check.name: check.load(self.checks.root, samples=self.samples, seed=self.seed)
                        for check in self.checks}
+        started = time.perf_counter()
         with training_state_kept(model):
             for check in self.checks:  # refused here, before training, if the model cannot serve a suite
                 self._check_servable(check)
                 if check.measure == "compare":
                     self.session.scores(self.session.base, self.suites[check.name])
+        #: Seconds spent scoring the base (0 when it all came from the cache).
+        self.base_seconds = time.perf_counter() - started
 
     def _check_servable(self, check: Check) -> None:
         from pytest_forgetting.engine.requirements import check_scorable
@@ -161,10 +165,11 @@ class ForgettingCallback(TrainerCallback):
             raise ForgettingError("ForgettingCallback: scored before on_train_begin; add the callback to the "
                                   "Trainer before train() (trainer.add_callback(callback))")
         slot = self.session.add_candidate(f"step-{step}", self.live.at_step(step))
+        started = time.perf_counter()
         with training_state_kept(self.live.model):
             results = [check.run(self.session, slot, self.suites[check.name], test=f"step {step}")
                        for check in self.checks]
-        self.history.append({"step": step, "results": results})
+        self.history.append({"step": step, "results": results, "seconds": time.perf_counter() - started})
         control = getattr(self.trainer, "control", None)
         pending = getattr(control, "should_log", False)
         self.trainer.log(training_logs([check.name for check in self.checks], results))

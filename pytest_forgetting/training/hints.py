@@ -100,11 +100,14 @@ class RunSettings:
     @classmethod
     def from_trainer(cls, args: Any, model: Any, state: Any = None) -> "RunSettings":
         """What a running Trainer says of itself: its arguments and the model's PEFT config."""
+        by_steps = getattr(args, "max_steps", -1) > 0  # max_steps overrides num_train_epochs
         settings = cls(learning_rate=float(args.learning_rate), warmup_steps=int(getattr(args, "warmup_steps", 0) or 0),
-                       planned_steps=int(args.max_steps) if getattr(args, "max_steps", -1) > 0 else None,
-                       epochs=float(args.num_train_epochs), sources=["the Trainer's arguments"])
+                       planned_steps=int(args.max_steps) if by_steps else None,
+                       epochs=None if by_steps else float(args.num_train_epochs), sources=["the Trainer's arguments"])
         if state is not None:
             settings.steps = int(state.global_step)
+            if state.epoch:
+                settings.epochs = round(float(state.epoch), 3)
         config = getattr(model, "peft_config", None)
         if config:
             first = next(iter(config.values()))
