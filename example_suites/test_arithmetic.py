@@ -12,18 +12,13 @@ measure answer extraction. Subtraction is left out: even small differences are r
 ~25% of the time.
 """
 
-from pytest_forgetting import capability
+from pytest_forgetting.checks import CheckSet
+
+CHECKS = CheckSet.beside(__file__)  # example_suites/checks.toml declares the suite and tolerance
 
 
 # 223 items, base ~0.77: a 5-point drop is detectable at the discordance of a gentle
 # fine-tune; the default 2 points would need several times more items.
-@capability("arithmetic", tolerance=0.05)
+@CHECKS.marker("arithmetic")
 def test_arithmetic(forgetting):
-    suite = forgetting.suite(
-        "data/arithmetic.jsonl", "generation",
-        fewshot=3,               # the first three rows are worked examples, not scored
-        scorer="numeric",
-        max_new_tokens=5,        # the answer is at most 3 digits (and a leading space)
-        stop=["\n"],
-    )
-    forgetting.check(suite)
+    forgetting.run_check(CHECKS["arithmetic"])

@@ -10,35 +10,34 @@ type of clause it is, the notice period, the governing law, what a contract term
 from ``scripts/contract_data.py:contract_mc_items`` with a seed the adapters were not
 trained on (``data/contract_review.jsonl``).
 
-This is not a forgetting gate: it prints the change and fails only on a significant drop
-beyond the tolerance (policy "significant": McNemar mid-p < alpha and a drop > 5 points). A
-gain never fails it, and neither does a change too small for 120 items to resolve: under the
-default non-inferiority policy a fine-tune that moves many items both ways (say +14/-12)
-would fail as "not shown to be within 5 points" although it did not get worse on average.
+This is not a forgetting gate: both checks are declared ``target = true`` in
+``checks.toml``, so they print and report the change, a drop shows as ``TARGET: DROPPED``, and
+neither fails the run; the checkpoint sweep recommends by their gain. The clause-reading
+verdict uses the policy "significant" (McNemar mid-p < alpha and a drop > 5 points): under
+non-inferiority a fine-tune that moves many items both ways (say +14/-12) would read as "not
+shown to be within 5 points" although it did not get worse on average.
 """
 
-from pytest_forgetting import assert_no_forgetting, capability
+from pytest_forgetting.checks import CheckSet
+
+CHECKS = CheckSet.beside(__file__)  # both declared there with target = true
 
 
-# NLL in nats per token, lower is better: fails only if the tuned model finds held-out reviews
-# more than 0.05 nats/token less likely than the base did (a gain never fails it).
-@capability("contract review", tolerance=0.05)
+# NLL in nats per token, lower is better. A target: the gain is what the fine-tune is for, and
+# a drop is reported (TARGET: DROPPED) but never fails the run.
+@CHECKS.marker("contract review (reviews NLL)")
 def test_contract_reviews_learned(forgetting):
-    suite = forgetting.suite("data/contract_reviews.jsonl", "text")
-    result = forgetting.compare(suite, capability="contract review (reviews NLL)")
+    result = forgetting.run_check(CHECKS["contract review (reviews NLL)"])
     print(
         f"contract reviews: NLL {result.base_score:.3f} -> {result.tuned_score:.3f} nats/token "
         f"({result.delta:+.3f}; lower on {result.gained} of {result.n} reviews)"
     )
-    assert_no_forgetting(result)
 
 
-@capability("contract review", tolerance=0.05, policy="significant")
+@CHECKS.marker("contract review")
 def test_contract_review_not_worse(forgetting):
-    suite = forgetting.suite("data/contract_review.jsonl", "multiple_choice")
-    result = forgetting.compare(suite)
+    result = forgetting.run_check(CHECKS["contract review"])
     print(
         f"contract review: {result.base_score:.3f} -> {result.tuned_score:.3f} "
         f"({result.delta:+.3f}; gained {result.gained} items, forgot {result.forgotten})"
     )
-    assert_no_forgetting(result)   # fails only on a significant drop beyond the tolerance

@@ -11,17 +11,13 @@ only", "capital letters only" and "wrap your answer in quotes" (0 of 12 each), a
 capability the base never had cannot be forgotten.
 """
 
-from pytest_forgetting import capability
+from pytest_forgetting.checks import CheckSet
+
+CHECKS = CheckSet.beside(__file__)  # example_suites/checks.toml declares the suite and tolerance
 
 
 # 60 items is what a quick example run can afford for generation: the smallest detectable
 # drop is about 10 points, so the tolerance is 10 points (5 would be underpowered).
-@capability("instructions", tolerance=0.10)
+@CHECKS.marker("instructions")
 def test_instruction_following(forgetting):
-    suite = forgetting.suite(
-        "data/instructions.jsonl", "generation",
-        chat_template=True,
-        scorer="regex",          # each item's target is its pattern
-        max_new_tokens=32,       # enough to show the start of a list, JSON or letter
-    )
-    forgetting.check(suite)
+    forgetting.run_check(CHECKS["instructions"])

@@ -9,13 +9,14 @@ chat template and a short system prompt. The chat forms cost 1.8-2.5x the comput
 item for at most 4 points, so the plain form is used.
 """
 
-from pytest_forgetting import capability
+from pytest_forgetting.checks import CheckSet
+
+CHECKS = CheckSet.beside(__file__)  # example_suites/checks.toml declares the suite and tolerance
 
 
 # 314 items: with the discordance a gentle fine-tune shows (5-15% of items flip), the
 # smallest drop this suite can detect is about 3-5 points, so a 5-point tolerance is
 # decisive; 2 points (the plugin's default) would need ~1,000 items.
-@capability("knowledge", tolerance=0.05)
+@CHECKS.marker("knowledge")
 def test_knowledge(forgetting):
-    suite = forgetting.suite("data/knowledge.jsonl", "multiple_choice")
-    forgetting.check(suite)
+    forgetting.run_check(CHECKS["knowledge"])

@@ -10,11 +10,12 @@
   in BLiMP) and the grammatical one should be the more likely.
 """
 
-from pytest_forgetting import capability
+from pytest_forgetting.checks import CheckSet
+
+CHECKS = CheckSet.beside(__file__)  # example_suites/checks.toml declares the suite and tolerance
 
 
 # 274 items together (antonyms alone, 114, could not resolve a 5-point drop).
-@capability("language", tolerance=0.05)
+@CHECKS.marker("language")
 def test_language(forgetting):
-    suite = forgetting.suite("data/language.jsonl", "multiple_choice", template="{question}")
-    forgetting.check(suite)
+    forgetting.run_check(CHECKS["language"])

@@ -11,33 +11,24 @@ same 40 prompts (``data/writing.jsonl``), answered in the chat template:
   bound of the mean exceeds ``max_kl``.
 """
 
-from pytest_forgetting import assert_no_drift, capability
+from pytest_forgetting import capability
+from pytest_forgetting.checks import CheckSet
 
-LEGAL_MARKERS = ["WHEREAS", "HEREBY", "NOW, THEREFORE", "hereinafter", "indemnif", "the Parties"]
-
-# Threshold for the KL drift check, in nats per token (see the data README for the numbers):
-# a zero LoRA drifts 0 exactly and the careful adapter (low rank, low learning rate,
-# rehearsal) 0.008 and the aggressive adapter 6.16 (measured; see data/README.md).
-MAX_KL = 0.5
-
-
-def writing_suite(forgetting):
-    return forgetting.suite(
-        "data/writing.jsonl", "generation",
-        chat_template=True,
-        scorer="no_forbidden", phrases=LEGAL_MARKERS,
-        max_new_tokens=32,       # a greeting and a sentence: where the register shows
-    )
+# example_suites/checks.toml declares both checks: the writing suite (40 chat prompts, 32 new
+# tokens: a greeting and a sentence, where the register shows) with the no_forbidden scorer on
+# the legal markers WHEREAS, HEREBY, NOW, THEREFORE, hereinafter, indemnif, the Parties.
+CHECKS = CheckSet.beside(__file__)
 
 
 # 40 prompts: a 10-point tolerance (4 leaking outputs more than the base) is what 40 items
 # can resolve; the base leaks in none, so a style-leaking fine-tune fails by a wide margin.
-@capability("writing", tolerance=0.10)
+@CHECKS.marker("writing")
 def test_no_legal_style_in_everyday_writing(forgetting):
-    forgetting.check(writing_suite(forgetting))
+    forgetting.run_check(CHECKS["writing"])
 
 
+# max_kl 0.5 nats per token (see the data README for the numbers): a zero LoRA drifts 0 exactly,
+# the careful adapter (low rank, low learning rate, rehearsal) 0.008 and the aggressive one 6.16.
 @capability("writing")
 def test_writing_drift(forgetting):
-    result = forgetting.drift(writing_suite(forgetting), max_kl=MAX_KL, capability="writing (KL drift)")
-    assert_no_drift(result)
+    forgetting.run_check(CHECKS["writing/drift"])

@@ -26,9 +26,16 @@ but is not forgetting. A :class:`CheckSet` is the list, read from a TOML file::
     kind = "text"
     target = true
 
-and used from a test (``check.run(session, candidate)`` or the fixture's
-``forgetting.run_check(check)``), from :class:`~pytest_forgetting.training.callback.ForgettingCallback`,
-or from a script. ``samples`` draws a seeded subset, the same items every time.
+and used from a test (the fixture's ``forgetting.run_check(check)``), from
+:class:`~pytest_forgetting.training.callback.ForgettingCallback`, or from a script
+(``check.run(session, candidate, check.load())``). ``samples`` draws a seeded subset, the same
+items every time::
+
+    CHECKS = CheckSet.beside(__file__)
+
+    @CHECKS.marker("knowledge")
+    def test_knowledge(forgetting):
+        forgetting.run_check(CHECKS["knowledge"])
 """
 
 from __future__ import annotations
@@ -87,6 +94,8 @@ class Check:
     name: str = ""
     alpha: Optional[float] = None
     policy: Optional[str] = None
+    #: The folder relative data paths start from (a checks file's own folder; None: the working directory).
+    root: Optional[Path] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         where = f"check {self.name or self.capability!r}"
@@ -116,6 +125,7 @@ class Check:
         from pytest_forgetting.scoring.suites import load_suite
 
         path = Path(os.path.expanduser(self.suite))
+        root = root if root is not None else self.root
         if root is not None and not path.is_absolute():
             path = Path(root) / path
         if not path.exists():
@@ -158,8 +168,8 @@ class CheckSet:
     """
 
     def __init__(self, checks: Sequence[Check], root: Union[str, "os.PathLike[str]", None] = None) -> None:
-        self.checks = tuple(checks)
         self.root = Path(root) if root is not None else Path.cwd()
+        self.checks = tuple(c if c.root is not None else dataclasses.replace(c, root=self.root) for c in checks)
         names = [check.name for check in self.checks]
         for name in names:
             if names.count(name) > 1:
@@ -203,6 +213,20 @@ class CheckSet:
         if isinstance(value, (str, os.PathLike)):
             return cls.from_file(value)
         return cls(list(value))
+
+    @classmethod
+    def beside(cls, test_file: Union[str, "os.PathLike[str]"], name: str = "checks.toml") -> "CheckSet":
+        """The checks file next to a test file (``CheckSet.beside(__file__)``)."""
+        return cls.from_file(Path(test_file).resolve().parent / name)
+
+    def marker(self, name: str) -> Any:
+        """The ``capability`` marker of check ``name``: its capability, tolerance, policy, alpha, metric and
+        whether it is a target, so that ``--capability`` selects it and the reports treat it as declared."""
+        from pytest_forgetting.markers import capability
+
+        check = self[name]
+        return capability(check.capability, tolerance=check.tolerance, policy=check.policy, alpha=check.alpha,
+                          metric=check.metric, target=check.target)
 
     def general(self) -> list[Check]:
         """The checks of general capabilities (where a drop is forgetting)."""

@@ -17,6 +17,7 @@ from pytest_forgetting.markers import CapabilitySpec, capability_of
 
 if TYPE_CHECKING:
     from pytest_forgetting.backends.contract import Backend
+    from pytest_forgetting.checks import Check
     from pytest_forgetting.comparison.decision import Decision
     from pytest_forgetting.comparison.result import ComparisonResult
     from pytest_forgetting.engine.models import ModelSlot
@@ -99,6 +100,7 @@ class Forgetting:
         """Report a result computed elsewhere with this test's (JUnit properties, the reports, the hook)."""
         result.candidate = result.candidate or self.candidate
         result.test = result.test or self.node.nodeid
+        self._mark_target(result)
         self.session.results.append(result)
         self._results.append(result)
         return result
@@ -117,7 +119,23 @@ class Forgetting:
             tolerance=self._marker("tolerance", tolerance), policy=self._marker("policy", policy),
             alpha=self._marker("alpha", alpha), test=self.node.nodeid,
         )
-        self._results.append(result)
+        self._results.append(self._mark_target(result))
+        return result
+
+    def _mark_target(self, result: "ComparisonResult") -> "ComparisonResult":
+        """Mark ``result`` as a target's (``extra["target"] = True``) when the marker says ``target=True``.
+
+        A target's drop is reported but fails no test (``assert_no_forgetting`` lets it pass) and
+        stays out of Holm's family; the checkpoint sweep recommends by its gain.
+        """
+        if self.capability is not None and self.capability.target:
+            result.extra["target"] = True
+        elif not result.passed and self.slot.spec is not None and self.slot.spec.path is not None:
+            from pytest_forgetting.training.hints import RunSettings, hint_text
+
+            hints = hint_text(RunSettings.read(self.slot.spec.path))
+            if hints:
+                result.extra["hints"] = hints
         return result
 
     def check(self, suite: "Suite", **options: Any) -> "ComparisonResult":
@@ -142,7 +160,8 @@ class Forgetting:
                         "check(suite, metric=...) for one", pytrace=False)
         declared, _ = checked(declared_metrics, suite, self.session.registry)
         results = [self.compare(suite, metric=name, **options) for name in declared]
-        failing = [failure_message(result) for result in results if not result.passed]
+        failing = [failure_message(result) for result in results
+                   if not result.passed and not result.is_target]
         if failing:
             from pytest_forgetting.errors import ForgettingDetected
 
@@ -165,8 +184,25 @@ class Forgetting:
             capability=self._marker("name", capability), alpha=self._marker("alpha", alpha),
             max_new_tokens=max_new_tokens, test=self.node.nodeid,
         )
-        self._results.append(result)
+        self._results.append(self._mark_target(result))
         return result
+
+    def run_check(self, check: "Check", *, samples: Optional[int] = None, seed: int = 0) -> "ComparisonResult":
+        """A declared check (:mod:`pytest_forgetting.checks`): its suite, measured and decided as declared, and
+        the test failed unless it holds (a target's drop is reported, never a failure)."""
+        __tracebackhide__ = True
+        from pytest_forgetting.comparison.assertions import assert_no_drift, assert_no_forgetting
+
+        suite = checked(check.load, samples=samples, seed=seed)
+        if check.measure == "drift":
+            return assert_no_drift(self.drift(suite, max_kl=check.max_kl, capability=check.capability,
+                                              alpha=check.alpha))
+        result = self.compare(suite, metric=check.metric, tolerance=check.tolerance, policy=check.policy,
+                              alpha=check.alpha, capability=check.capability)
+        if check.target:
+            result.extra["target"] = True
+            result.extra.pop("hints", None)
+        return assert_no_forgetting(result)
 
     def publish(self, *, with_candidate: bool) -> None:
         """Write this test's results (as finally decided) to its JUnit properties and the result hook."""

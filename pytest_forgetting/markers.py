@@ -16,10 +16,11 @@ from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.tolerance import Tolerance, parse_tolerance
 
 MARKER_NAME = "capability"
-MARKER_KWARGS = ("tolerance", "policy", "alpha", "metric")
+MARKER_KWARGS = ("tolerance", "policy", "alpha", "metric", "target")
 MARKER_HELP = (
-    "capability(name, *, tolerance=None, policy=None, alpha=None, metric=None): the capability "
-    "this forgetting test guards; tolerance in the metric's unit (0.02 = 2 accuracy points) or '5%' (relative to base)"
+    "capability(name, *, tolerance=None, policy=None, alpha=None, metric=None, target=False): the capability "
+    "this forgetting test guards; tolerance in the metric's unit (0.02 = 2 accuracy points) or '5%' (relative to base); "
+    "target=True: the domain being trained (a drop is reported, not failed, and is left out of Holm's family)"
 )
 
 
@@ -32,6 +33,8 @@ class CapabilitySpec:
     policy: Optional[str] = None
     alpha: Optional[float] = None
     metric: Optional[str] = None
+    #: The domain being trained: a gain is expected; a drop is reported but fails no test.
+    target: bool = False
 
 
 def capability(
@@ -41,6 +44,7 @@ def capability(
     policy: str | None = None,
     alpha: float | None = None,
     metric: str | None = None,
+    target: bool = False,
     **unknown: Any,
 ) -> pytest.MarkDecorator:
     """Mark a test as guarding capability ``name``.
@@ -57,6 +61,10 @@ def capability(
         policy: ``"non-inferiority"`` (default) or ``"significant"``.
         alpha: one-sided significance level of the decision, in (0, 0.5) (default 0.05).
         metric: which of the suite's metrics decides (e.g. ``"acc_norm"``).
+        target: the capability is the domain being trained, where a gain is expected. Its
+            results carry ``extra["target"] = True``; a drop is reported (``TARGET: DROPPED``)
+            but fails no test, never counts as kept, and stays out of Holm's family. A sweep
+            of checkpoints recommends by it (:mod:`pytest_forgetting.report.sweep`).
     """
     kwargs = {
         key: value
@@ -68,6 +76,8 @@ def capability(
         )
         if value is not None
     }
+    if target is not False:
+        kwargs["target"] = target  # a non-bool is reported by validate_marker_args
     kwargs.update(unknown)  # reported by validate_marker_args at set-up, like the marker form
     return getattr(pytest.mark, MARKER_NAME)(name, **kwargs)
 
@@ -103,6 +113,10 @@ def validate_marker_args(args: tuple[Any, ...], kwargs: dict[str, Any], where: s
     metric = kwargs.get("metric")
     if metric is not None and not isinstance(metric, str):
         raise ForgettingError(f"{where}: metric must be a metric name string, got {metric!r}")
+    target = kwargs.get("target", False)
+    if not isinstance(target, bool):
+        raise ForgettingError(f"{where}: target must be True or False, e.g. capability('contracts', "
+                              f"target=True); got {target!r}")
     raw_tolerance = kwargs.get("tolerance")
     try:
         tolerance = None if raw_tolerance is None else parse_tolerance(raw_tolerance)
@@ -114,6 +128,7 @@ def validate_marker_args(args: tuple[Any, ...], kwargs: dict[str, Any], where: s
         policy=policy,
         alpha=None if alpha is None else float(alpha),
         metric=metric,
+        target=target,
     )
 
 

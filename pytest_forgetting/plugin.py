@@ -173,14 +173,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     session = config.stash[STATE].session
     if session is None:
         return
-    # Under "significant", each selected test marked with a capability is one hypothesis of a
-    # candidate's family (Bonferroni per test; Holm across them at the end).
+    # Under "significant", each selected test marked with a (non-target) capability is one
+    # hypothesis of a candidate's family (Bonferroni per test; Holm across them at the end).
     first = session.candidates[0].label
     family = 0
     for item in items:
         marker = item.get_closest_marker(MARKER_NAME)
         callspec = getattr(item, "callspec", None)
         if marker is None or not marker.args or (callspec and callspec.params.get(CANDIDATE, first) != first):
+            continue
+        if marker.kwargs.get("target") is True:
             continue
         if marker.kwargs.get("policy", session.policy) == "significant":
             family += 1
@@ -240,9 +242,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     holm_failures = apply_holm(results)
     folder = settings.get(config, "forgetting_report")
+    order = [slot.label for slot in evaluation.candidates]
     if folder:
-        state.report_files = write_reports(results, Path(folder), models=_models(evaluation))
-    append_github_summary(results)
+        state.report_files = write_reports(results, Path(folder), models=_models(evaluation), order=order)
+    append_github_summary(results, order=order)
     several = len(evaluation.candidates) > 1
     for result in holm_failures:
         report_holm_failure(config, result, with_candidate=several)
@@ -281,6 +284,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"Holm correction across capabilities fails: {', '.join(holm_failures)} "
             "(reported as failed test cases forgetting::holm[...])"
         )
+    from pytest_forgetting.report.sweep import TITLE, sweep_of
+
+    sweep = sweep_of(results, [slot.label for slot in evaluation.candidates])
+    if sweep is not None:  # several candidates: which one to ship
+        terminalreporter.write_sep("-", TITLE.lower())
+        for line in sweep.lines():
+            terminalreporter.write_line(line)
     stats = evaluation.stored.stats
     if evaluation.stored.active and stats.hits + stats.scored:
         terminalreporter.write_line(f"forgetting cache: {stats.hits} item results reused, {stats.scored} scored")

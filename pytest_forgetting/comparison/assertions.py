@@ -22,9 +22,11 @@ def assert_no_forgetting(
     policy: Optional[str] = None,
     alpha: Optional[float] = None,
 ) -> ComparisonResult:
-    """Fail the test unless ``result``'s verdict passes.
+    """Fail the test unless ``result``'s verdict passes, or it is a target capability's.
 
-    ``tolerance``/``policy``/``alpha`` given here re-decide the same scores (the helper's
+    A target's result (``extra["target"]``, from ``@capability(name, target=True)``) never fails:
+    its verdict stays in the reports (``TARGET: DROPPED``), since a drop where training aims is
+    not forgetting. ``tolerance``/``policy``/``alpha`` given here re-decide the same scores (the helper's
     argument wins over the marker and the session default). The result is updated in place,
     so every report shows the decision made here; it is also returned.
     """
@@ -42,7 +44,7 @@ def assert_no_forgetting(
         decided = redecide(result, decision)
         for field in fields(result):
             setattr(result, field.name, getattr(decided, field.name))
-    if not result.passed:
+    if not result.passed and not result.is_target:
         raise ForgettingDetected(failure_message(result))
     return result
 
@@ -97,6 +99,8 @@ def failure_message(result: ComparisonResult) -> str:
                 lines.append(f"      expected: {_fmt(record.get('expected'))}")
             lines.append(f"      base:     {_fmt(record.get('base_answer'))}")
             lines.append(f"      tuned:    {_fmt(record.get('tuned_answer'))}")
+    if result.extra.get("hints"):
+        lines += ["", f"Hints from the run's own settings ({result.extra['hints']})"]
     lines += [
         "",
         "To act: fix the fine-tune (lower learning rate, fewer steps, rehearse general data), or if "

@@ -87,6 +87,20 @@ class ComparisonResult:
         return self.passed and self.holm_verdict == "fail"
 
     @property
+    def is_target(self) -> bool:
+        """True for a target capability's result (``@capability(name, target=True)``: the domain being
+        trained, where a gain is expected): its drop is reported but fails no test."""
+        return bool(self.extra.get("target"))
+
+    @property
+    def kept(self) -> bool:
+        """True when a general capability held: its verdict passes and Holm's correction does not fail it.
+
+        Never true for a target's result: a target is not a capability the tuning must keep.
+        """
+        return self.passed and not self.failed_by_holm and not self.is_target
+
+    @property
     def decided_early(self) -> bool:
         """True when a sequential verdict was reached before every item was scored."""
         return 0 < self.n < self.suite_size

@@ -1,4 +1,5 @@
-"""Report files: ``report.json`` (everything), ``report.md`` (the table), ``plot.png``."""
+"""Report files: ``report.json`` (everything), ``report.md`` (the table), ``plot.png``, and with several
+candidates the sweep (``sweep`` in the JSON, a section of the Markdown, ``sweep.png``)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,31 @@ if TYPE_CHECKING:
     from pytest_forgetting.comparison.result import ComparisonResult
 
 
-def markdown(results: Sequence["ComparisonResult"], *, title: str = "Forgetting check") -> str:
-    """The Markdown summary: verdict counts, the table, and the first forgotten items."""
-    failed = [r for r in results if not r.passed or r.failed_by_holm]
+def markdown(results: Sequence["ComparisonResult"], *, title: str = "Forgetting check",
+             order: Sequence[str] = ()) -> str:
+    """The Markdown summary: verdict counts, the table, the first forgotten items, and with several
+    candidates the sweep (``order``: the candidates' order, see :func:`~pytest_forgetting.report.sweep.sweep_of`).
+
+    The counts are of general capabilities; a target capability's results (the domain being
+    trained) are listed as such, never counted as kept.
+    """
+    from pytest_forgetting.report.sweep import sweep_of
+
+    general = [r for r in results if not r.is_target]
+    failed = [r for r in general if not r.kept]
+    targets = sorted({r.capability for r in results if r.is_target})
     named = several_candidates(results)
-    lines = [f"## {title}", "",
-             f"{len(results) - len(failed)} of {len(results)} capabilities kept; "
-             f"{len(failed)} forgot." if results else "No forgetting checks ran.", ""]
+    if not results:
+        headline = "No forgetting checks ran."
+    elif not general:
+        headline = "No general capability was checked: forgetting is not judged."
+    else:
+        headline = f"{len(general) - len(failed)} of {len(general)} capabilities kept; {len(failed)} forgot."
+    lines = [f"## {title}", "", headline, ""]
+    if targets:
+        lines += [f"Target capabilities (the domain being trained; a drop is reported, not failed): "
+                  f"{', '.join(targets)}.", ""]
+    failed += [r for r in results if r.is_target and not r.passed and r.observed_drop > 0]  # dropped
     if results:
         models = {(r.base_model, r.tuned_model) for r in results}
         for base, tuned in sorted(models, key=str):
@@ -33,7 +52,7 @@ def markdown(results: Sequence["ComparisonResult"], *, title: str = "Forgetting 
         items = r.forgotten_items
         if not items:
             continue
-        who = f"{r.candidate}: " if named else ""
+        who = (f"{r.candidate}: " if named else "") + ("target " if r.is_target else "")
         lines += [f"<details><summary>{who}{r.capability}: {r.forgotten} forgotten items</summary>", "",
                   "| id | prompt | expected | base | tuned |", "|---|---|---|---|---|"]
         for item in items[:10]:
@@ -41,12 +60,18 @@ def markdown(results: Sequence["ComparisonResult"], *, title: str = "Forgetting 
                      item.get("tuned_answer")]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines += ["", "</details>", ""]
+    hinted = {r.candidate or r.tuned_model: r.extra["hints"] for r in failed if r.extra.get("hints")}
+    for who, text in hinted.items():
+        lines += [f"Hints for {who} from its own settings: {text}.", ""]
     underpowered = [r.capability for r in results if r.underpowered]
     if underpowered:
         lines.append(f"Underpowered (add items to detect the tolerance): {', '.join(sorted(set(underpowered)))}.")
     if any(r.extra.get("base", {}).get("perplexity") is not None for r in results):
         lines.append("NLL rows decide on the mean over items of each item's nats/token; the perplexity in "
                      "report.json is token-weighted over all items.")
+    sweep = sweep_of(results, order)
+    if sweep is not None:
+        lines += ["", sweep.markdown()]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -57,35 +82,41 @@ def _cell(value: Any) -> str:
 
 
 def write_reports(results: Sequence["ComparisonResult"], folder: Path, *,
-                  models: Optional[dict[str, Any]] = None) -> list[Path]:
-    """Write report.json (strict JSON: NaN and infinities as null), report.md and (with matplotlib) plot.png."""
+                  models: Optional[dict[str, Any]] = None, order: Sequence[str] = ()) -> list[Path]:
+    """Write report.json (strict JSON: NaN and infinities as null), report.md and (with matplotlib) plot.png.
+
+    With several candidates (in ``order``), report.json has a ``sweep`` key, report.md the sweep's
+    section, and sweep.png (with matplotlib) is written beside plot.png.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     from pytest_forgetting import __version__
     from pytest_forgetting.comparison.result import finite
+    from pytest_forgetting.report.sweep import plot_sweep, sweep_of
 
+    sweep = sweep_of(results, order)
     payload = finite({
         "tool": "pytest-forgetting", "version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "models": models or {}, "results": [r.to_dict() for r in results],
+        **({"sweep": sweep.to_dict()} if sweep is not None else {}),
     })
     text = json.dumps(payload, indent=2, default=str, allow_nan=False)
     written = [_atomic_write(folder / "report.json", text),
-               _atomic_write(folder / "report.md", markdown(results))]
+               _atomic_write(folder / "report.md", markdown(results, order=order))]
     from pytest_forgetting.report.plot import plot_deltas
 
-    image = plot_deltas(results, folder / "plot.png")
-    if image is not None:
-        written.append(image)
-    return written
+    images = [plot_deltas(results, folder / "plot.png"),
+              plot_sweep(sweep, folder / "sweep.png") if sweep is not None else None]
+    return written + [image for image in images if image is not None]
 
 
-def append_github_summary(results: Sequence["ComparisonResult"]) -> Optional[Path]:
-    """Append the Markdown summary to ``$GITHUB_STEP_SUMMARY`` when it is set."""
+def append_github_summary(results: Sequence["ComparisonResult"], *, order: Sequence[str] = ()) -> Optional[Path]:
+    """Append the Markdown summary (with the sweep, for several candidates) to ``$GITHUB_STEP_SUMMARY`` when set."""
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target or not results:
         return None
     with open(target, "a", encoding="utf-8") as handle:
-        handle.write(markdown(results) + "\n")
+        handle.write(markdown(results, order=order) + "\n")
     return Path(target)
 
 

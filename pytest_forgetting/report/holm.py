@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 def apply_holm(results: Sequence["ComparisonResult"]) -> list["ComparisonResult"]:
     """Holm's step-down correction across each candidate's results decided under "significant".
 
-    Each candidate is its own release decision, so its results form their own family. Sets
+    Each candidate is its own release decision, so its results form their own family; a target
+    capability's results (``extra["target"]``: the domain being trained) are not in it. Sets
     ``holm_p`` (the Holm-adjusted p-value) and ``holm_verdict`` on each of them: "fail" when
     the adjusted p is below alpha and the drop exceeds the tolerance. A family has as many
     hypotheses as the larger of its results and the tests' per-test Bonferroni family
@@ -25,7 +26,8 @@ def apply_holm(results: Sequence["ComparisonResult"]) -> list["ComparisonResult"
     from pytest_forgetting.comparison.stats import holm
 
     for candidate in dict.fromkeys(r.candidate for r in results):
-        family = [r for r in results if r.candidate == candidate and r.policy == "significant"]
+        family = [r for r in results
+                  if r.candidate == candidate and r.policy == "significant" and not r.is_target]
         if not family:
             continue
         size = max(len(family), *(r.family_size for r in family))

@@ -26,4 +26,6 @@ def junit_properties(result: "ComparisonResult", *, with_candidate: bool = False
     if result.looks:  # sequential verdicts: how many items decided it
         properties += [("suite_size", str(result.suite_size)), ("look", f"{result.look} of {result.looks}"),
                        ("decided", result.sequential_text)]
+    if result.is_target:  # the domain being trained: a drop is reported, not failed
+        properties.append(("target", "true"))
     return properties

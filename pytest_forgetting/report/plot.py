@@ -32,12 +32,13 @@ def plot_deltas(results: Sequence["ComparisonResult"], path: Path) -> Optional[P
     figure, axis = plt.subplots(figsize=(8, 1.2 + 0.5 * len(results)))
     positions = list(range(len(results)))[::-1]
     for y, d, lo, hi, r in zip(positions, delta, low, high, results):
-        color = "tab:green" if r.passed and not r.failed_by_holm else "tab:red"
+        color = "tab:blue" if r.is_target else "tab:green" if r.kept else "tab:red"
         axis.errorbar(d, y, xerr=[[d - lo], [hi - d]], fmt="o", color=color, capsize=4)
         axis.plot([-r.tolerance_abs] * 2, [y - 0.35, y + 0.35], color="black", linestyle="--", linewidth=1)
     axis.axvline(0.0, color="grey", linewidth=0.8)
     axis.set_yticks(positions, labels)
-    axis.set_xlabel("tuned - base (oriented: left is worse); dashed = -tolerance")
+    targets = "; blue = target capability" if any(r.is_target for r in results) else ""
+    axis.set_xlabel(f"tuned - base (oriented: left is worse); dashed = -tolerance{targets}")
     axis.set_title("Forgetting per capability")
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -17,9 +17,25 @@ def several_candidates(results: Sequence["ComparisonResult"]) -> bool:
 
 
 def verdict_text(r: "ComparisonResult") -> str:
-    """``PASS``, ``FAIL``, ``FAIL (Holm)``, with ``(underpowered)`` when the check was inconclusive."""
-    verdict = "FAIL (Holm)" if r.failed_by_holm else r.verdict.upper()
+    """``PASS``, ``FAIL``, ``FAIL (Holm)`` (a target's: :func:`target_text`), with ``(underpowered)``
+    when the check was inconclusive."""
+    if r.is_target:
+        verdict = target_text(r)
+    else:
+        verdict = "FAIL (Holm)" if r.failed_by_holm else r.verdict.upper()
     return verdict + (" (underpowered)" if r.underpowered else "")
+
+
+def target_text(r: "ComparisonResult") -> str:
+    """A target capability's row: never "kept", only what was observed.
+
+    ``TARGET: DROPPED`` when the verdict failed on an observed drop (a general capability would
+    have failed its test), else ``TARGET: GAINED`` for an observed gain, ``TARGET: NO GAIN``
+    otherwise. The ``verdict`` field (JSON, JUnit) keeps the statistical ``pass``/``fail``.
+    """
+    if not r.passed and r.observed_drop > 0:
+        return "TARGET: DROPPED"
+    return "TARGET: GAINED" if r.observed_drop < 0 else "TARGET: NO GAIN"
 
 
 def header(results: Sequence["ComparisonResult"]) -> tuple[str, ...]:
@@ -59,10 +75,10 @@ def text_table(results: Sequence["ComparisonResult"]) -> list[str]:
 
 
 def markdown_table(results: Sequence["ComparisonResult"]) -> str:
-    """The table in GitHub-flavoured Markdown, with a verdict mark per row."""
+    """The table in GitHub-flavoured Markdown, with a verdict mark per row (a target's: a dart)."""
     columns = header(results)
     out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows(results):
-        mark = ":white_check_mark:" if row[-1].startswith("PASS") else ":x:"
+    for result, row in zip(results, rows(results)):
+        mark = ":dart:" if result.is_target else ":white_check_mark:" if result.kept else ":x:"
         out.append("| " + " | ".join([*row[:-1], f"{mark} {row[-1]}"]) + " |")
     return "\n".join(out)
