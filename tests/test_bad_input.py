@@ -139,3 +139,24 @@ def test_vocabularies_that_differ(pytester: pytest.Pytester, tiny_models, tmp_pa
     other = tiny.build_llama(tmp_path / "other", seed=4, tokenizer_from=other_tokenizer)
     line = _load_error(pytester, "--tuned-model", str(other), "--base-model", str(tiny_models["base"]))
     assert "tokenizer differs from the base's" in line and "same vocabulary" in line
+
+
+def test_a_checkpoints_glob_matching_nothing(pytester: pytest.Pytester) -> None:
+    (pytester.path / "out").mkdir()
+    line = _startup_error(pytester, "--tuned-model", "out/checkpoint-*")
+    assert "--tuned-model out/checkpoint-*: matches no folder" in line
+
+
+def test_a_checkpoint_folder_without_weights(pytester: pytest.Pytester, tiny_models) -> None:
+    shutil.copytree(tiny_models["adapter"], pytester.path / "out" / "checkpoint-1")
+    (pytester.path / "out" / "checkpoint-2").mkdir()
+    (pytester.path / "out" / "checkpoint-2" / "optimizer.pt").write_bytes(b"not weights")
+    line = _startup_error(pytester, "--base-model", str(tiny_models["base"]), "--tuned-model", "out/checkpoint-*")
+    assert "checkpoint-2" in line and "optimizer.pt" in line and "neither a model checkpoint" in line
+
+
+def test_checkpoints_of_different_architectures_in_one_sweep(pytester: pytest.Pytester, tiny_models) -> None:
+    shutil.copytree(tiny_models["full"], pytester.path / "out" / "checkpoint-1")
+    tiny.build_gpt2(pytester.path / "out" / "checkpoint-2", tokenizer_from=tiny_models["base"])
+    line = _startup_error(pytester, "--base-model", str(tiny_models["base"]), "--tuned-model", "out/checkpoint-*")
+    assert "checkpoint-2" in line and "gpt2" in line and "llama" in line

@@ -265,8 +265,16 @@ def resolve_models(
         )
     _check_safety(base, "--base-model", options)
     resolved = []
+    base_type = _model_type(base)
     for spec in tuned:
         _check_safety(spec, "--tuned-model", options)
+        tuned_type = _model_type(spec)
+        if spec.kind == "checkpoint" and None not in (base_type, tuned_type) and tuned_type != base_type:
+            raise ForgettingError(
+                f"--tuned-model {spec.source}: is a {tuned_type} checkpoint but the base {base.source} is "
+                f"{base_type}; a fine-tune keeps its base's architecture: sweep the checkpoints of one training "
+                "run, or pass the base they were trained from with --base-model"
+            )
         if spec.kind == "adapter":
             if base.kind == "external":
                 raise ForgettingError(
@@ -280,6 +288,17 @@ def resolve_models(
     if base.tokenizer_path is None and base.kind != "external":
         base = replace(base, tokenizer_path=base.path)
     return base, resolved
+
+
+def _model_type(spec: ModelSpec) -> Optional[str]:
+    """A local checkpoint's ``model_type`` (config.json), else None."""
+    if spec.kind != "checkpoint" or spec.path is None:
+        return None
+    try:
+        value = json.loads((Path(spec.path) / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _tuned_spec(source: str, claimed: Callable[[str, str], bool]) -> ModelSpec:
