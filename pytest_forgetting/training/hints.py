@@ -27,7 +27,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 #: Where a setting was read from, in the order they are consulted.
 SOURCES = ("adapter_config.json", "training.json", "trainer_state.json")
