@@ -229,3 +229,31 @@ def test_hints_read_a_run_s_settings_without_unpickling(tmp_path):
     assert "still held at checkpoint-20" in text and "also adapts gate_proj" in text
     assert "a lower LoRA rank than 32" in text and "rehearsal" in text and "\n" not in text
     assert RunSettings.read(tmp_path / "nothing-here") is None and hint_text(None) == ""
+
+
+def test_a_base_already_scored_costs_nothing_through_the_cache_or_a_committed_baseline(project, tmp_path):
+    from pytest_forgetting import EvaluationSession
+
+    base, checks = project
+    cache = tmp_path / "cache"
+    for run in ("first", "second"):
+        trainer = _trainer(base, tmp_path / run, lr=0.0, steps=1)
+        callback = _callback(trainer, checks, every=1, cache=cache)
+        trainer.train()
+    assert callback.session.runs["base"] == 0 and callback.session.stored.stats.hits == 12 + 6 + 12
+    # a baseline the plugin recorded for the base folder serves the callback's base (the same identity)
+    baseline = tmp_path / "baseline"
+    recorder = EvaluationSession(str(base), [str(base)], baseline=baseline, update_baseline=True)
+    for check in CheckSet.from_file(checks):
+        recorder.scores("base", check.load())
+    trainer = _trainer(base, tmp_path / "with-baseline", lr=0.0, steps=1)
+    callback = _callback(trainer, checks, every=1, samples=4, base_model=base, baseline=baseline)
+    trainer.train()
+    assert callback.session.runs["base"] == 0 and callback.session.stored.stats.hits == 4 * 3
+    assert all(r.delta == 0 for r in callback.results)
+    with pytest.raises(ForgettingError, match="give base_model= .* with baseline="):
+        _callback(trainer, checks, baseline=baseline)
+    elsewhere = _trainer(base, tmp_path / "wrong-base", lr=0.0, steps=1)
+    _callback(elsewhere, checks, every=1, base_model=tiny.build_llama(tmp_path / "wide", hidden=48))
+    with pytest.raises(ForgettingError, match="is not the model being trained .*hidden_size 48 vs 32"):
+        elsewhere.train()

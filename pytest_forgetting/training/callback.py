@@ -52,6 +52,10 @@ class ForgettingCallback(TrainerCallback):
         stop_on_forgetting: stop training when a general capability fails.
         report_dir: where to write the reports and the forgetting curve at the end.
         cache: a result cache folder (the base's results are kept there and reused).
+        base_model: the checkpoint folder the base was loaded from: the base then has the
+            plugin's identity for it, so the plugin's cache and a committed ``baseline`` serve it.
+        baseline: a baseline folder the plugin recorded (``--forgetting-update-baseline``) for
+            ``base_model``; the base's results are read from it instead of scored.
         tolerance, alpha, policy: session defaults for checks that set none.
         tokenizer: the tokenizer, when the Trainer has none (``processing_class``).
     """
@@ -60,7 +64,9 @@ class ForgettingCallback(TrainerCallback):
                  only: Optional[Sequence[str]] = None, every: Optional[int] = None, samples: Optional[int] = None,
                  seed: int = 0, stop_on_forgetting: bool = False,
                  report_dir: Union[str, "os.PathLike[str]", None] = None,
-                 cache: Union[str, "os.PathLike[str]", None] = None, tolerance: Any = None,
+                 cache: Union[str, "os.PathLike[str]", None] = None,
+                 base_model: Union[str, "os.PathLike[str]", None] = None,
+                 baseline: Union[str, "os.PathLike[str]", None] = None, tolerance: Any = None,
                  alpha: Optional[float] = None, policy: Optional[str] = None, tokenizer: Any = None) -> None:
         if every is not None and every < 1:
             raise ForgettingError(f"ForgettingCallback: every={every}; expected a number of steps >= 1, or None "
@@ -70,7 +76,11 @@ class ForgettingCallback(TrainerCallback):
         self.every, self.samples, self.seed = every, samples, seed
         self.stop_on_forgetting = stop_on_forgetting
         self.report_dir = Path(report_dir) if report_dir is not None else None
+        if baseline is not None and base_model is None:
+            raise ForgettingError("ForgettingCallback: a baseline is recorded for a base model folder; give "
+                                  "base_model= (the folder the base was loaded from) with baseline=")
         self._cache, self._defaults, self._tokenizer = cache, (tolerance, alpha, policy), tokenizer
+        self._base_model, self._baseline = base_model, baseline
         self.session: Any = None
         self.live: Any = None
         self.suites: dict[str, Any] = {}
@@ -107,6 +117,7 @@ class ForgettingCallback(TrainerCallback):
     def _begin(self, args: Any, model: Any, tokenizer: Any) -> None:
         from pytest_forgetting.engine.session import EvaluationSession
         from pytest_forgetting.engine.stored import StoredResults
+        from pytest_forgetting.storage.baseline import Baseline
         from pytest_forgetting.storage.cache import ResultCache
         from pytest_forgetting.training.live import LiveModel, training_state_kept
 
@@ -119,9 +130,11 @@ class ForgettingCallback(TrainerCallback):
                                   "evaluation, and a full fine-tune overwrites the base's weights; train a PEFT "
                                   "adapter, or leave the drift checks out (only=[...])")
         tolerance, alpha, policy = self._defaults
-        self.session = EvaluationSession(self.live.base(), None, tolerance=tolerance, alpha=alpha, policy=policy)
-        if self._cache is not None:
-            self.session.stored = StoredResults(ResultCache(Path(self._cache)), base_only=True)
+        self.session = EvaluationSession(self.live.base(self._base_model), None, tolerance=tolerance, alpha=alpha,
+                                         policy=policy)
+        self.session.stored = StoredResults(ResultCache(Path(self._cache)) if self._cache is not None else None,
+                                            Baseline(Path(self._baseline)) if self._baseline is not None else None,
+                                            base_only=True)
         self.suites = {check.name: check.load(self.checks.root, samples=self.samples, seed=self.seed)
                        for check in self.checks}
         started = time.perf_counter()

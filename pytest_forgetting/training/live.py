@@ -87,11 +87,39 @@ class LiveModel:
         backend.prefix_cache = None  # weights change between evaluations: no KV cache outlives a call
         return backend
 
-    def base(self) -> HFBackend:
-        """The base: the adapter disabled, or (a full fine-tune) the model as it is now, before training."""
-        digest = weights_digest(self.model, base_only=self.peft)
-        adapter = None
-        return self._backend(f"{self.name} (base)", adapter, f"weights:{digest}")
+    def base(self, folder: Any = None) -> HFBackend:
+        """The base: the adapter disabled, or (a full fine-tune) the model as it is now, before training.
+
+        ``folder``: the checkpoint folder the base was loaded from. Its identity is then the
+        plugin's for that folder, so the plugin's result cache and committed baselines serve it;
+        its config must agree with the model in memory. Without it, a digest of the weights.
+        """
+        if folder is None:
+            fingerprint = f"weights:{weights_digest(self.model, base_only=self.peft)}"
+            return self._backend(f"{self.name} (base)", None, fingerprint)
+        from pytest_forgetting.backends.fingerprint import spec_fingerprint
+        from pytest_forgetting.backends.spec import inspect_folder, locate
+
+        spec = inspect_folder(locate(str(folder), "base", "base_model="), str(folder), "base", "base_model=")
+        if spec.kind != "checkpoint":
+            raise ForgettingError(f"ForgettingCallback: base_model={folder} is not a model checkpoint (config.json "
+                                  "and weights); give the folder the base was loaded from")
+        self._check_config(spec.path)
+        return self._backend(str(folder), None, spec_fingerprint(spec))
+
+    def _check_config(self, folder: Any) -> None:
+        """The folder's config.json must describe the model in memory (architecture and sizes)."""
+        import json
+        from pathlib import Path
+
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+        live = (self.model.get_base_model() if self.peft else self.model).config
+        keys = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
+        differing = [f"{key} {config.get(key)} vs {getattr(live, key, None)}" for key in keys
+                     if config.get(key) is not None and config.get(key) != getattr(live, key, None)]
+        if differing:
+            raise ForgettingError(f"ForgettingCallback: base_model={folder} is not the model being trained "
+                                  f"({', '.join(differing)} in memory); give the folder it was loaded from")
 
     def at_step(self, step: int) -> HFBackend:
         """The model as it is at ``step`` (the adapter active), a candidate of its own."""
