@@ -145,12 +145,14 @@ def score_generation(backend: Backend, suite: Suite, *, registry: Any = None, ba
                                batch_size=batch_size),
         prompts, progress,
     )
+    _check_accepts(scorer, name, options, suite.name)
     scores, records = [], []
     for item, output in zip(suite.items, outputs):
         try:
             raw = scorer(output, list(item.targets), **options)
-        except TypeError as exc:
-            raise ForgettingError(f"suite {suite.name}: scorer {name!r} rejected its options ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - the scorer's own failure, named with its item
+            raise ForgettingError(f"suite {suite.name}, item {item.id!r}: scorer {name!r} raised "
+                                  f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
         value = metric.checked(raw, suite=suite.name, item=item.id, source=f"scorer {name!r}")
         scores.append(value)
         record = {"id": item.id, "prompt": item.prompt, "targets": list(item.targets), "output": output,
@@ -160,6 +162,20 @@ def score_generation(backend: Backend, suite: Suite, *, registry: Any = None, ba
         records.append(record)
     return SuiteScores(suite.name, suite.kind, backend.name, {name: scores}, declared, records,
                        time.perf_counter() - started, name)
+
+
+def _check_accepts(scorer: Any, name: str, options: dict[str, Any], suite: str) -> None:
+    """The scorer must take ``(output, targets, **options)``: refuse options it has no parameter for."""
+    import inspect
+
+    function = getattr(scorer, "fn", scorer)
+    try:
+        inspect.signature(function).bind("", [], **options)
+    except TypeError as exc:
+        raise ForgettingError(f"suite {suite}: scorer {name!r} rejected its options ({exc}); its options are "
+                              f"{', '.join(sorted(options)) or 'none'}") from None
+    except ValueError:  # no signature to read (a builtin): the call will tell
+        return
 
 
 def score_perplexity(backend: Backend, suite: Suite, *, batch_size: Optional[int] = None,

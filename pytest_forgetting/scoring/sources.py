@@ -30,6 +30,17 @@ def read_rows(
     """The raw rows of ``source`` and how to name it in errors (file, folder, dataset name or rows)."""
     if isinstance(source, (list, tuple)):
         return list(source), "<rows>"
+    if hasattr(source, "column_names") and hasattr(source, "__getitem__"):  # a datasets.Dataset (or DatasetDict)
+        if isinstance(getattr(source, "column_names"), dict):
+            splits = list(source)  # type: ignore[arg-type]
+            chosen = split or next((s for s in ("test", "train") if s in splits), splits[0] if len(splits) == 1 else None)
+            if chosen not in splits:
+                raise ForgettingError(f"a DatasetDict with splits {', '.join(splits)}: say which with split=...")
+            source = source[chosen]  # type: ignore[index]
+        return [dict(row) for row in source], "<dataset>"  # type: ignore[union-attr]
+    if not isinstance(source, (str, Path)):
+        raise ForgettingError(f"a suite's source was a {type(source).__name__}; expected a file or folder path, a "
+                              "dataset name, a list of row dicts (for a generator: list(...)) or a datasets.Dataset")
     path = Path(source)
     if path.is_dir():
         return _read_folder(path, split)

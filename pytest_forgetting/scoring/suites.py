@@ -145,6 +145,14 @@ def load_suite(
     """
     if kind not in KINDS:
         raise ForgettingError(f"unknown suite kind {kind!r}; expected one of: {', '.join(KINDS)}")
+    if scorer_options and kind != "generation":
+        raise ForgettingError(f"load_suite({kind!r}): unknown option{'s' if len(scorer_options) > 1 else ''} "
+                              f"{_suggest(scorer_options)}; scorer options belong to generation suites, and "
+                              f"load_suite takes: {', '.join(LOAD_OPTIONS)}")
+    if isinstance(stop, str):
+        stop = (stop,)  # one stop string, not its characters
+    elif not all(isinstance(s, str) and s for s in stop):
+        raise ForgettingError(f"stop={stop!r}: expected a stop string or a list of non-empty strings")
     if answer_by not in ANSWER_BY or (answer_by != "loglikelihood" and kind != "multiple_choice"):
         raise ForgettingError(f"answer_by={answer_by!r}: expected 'loglikelihood' or 'letter', and 'letter' only for "
                               "multiple-choice suites")
@@ -153,6 +161,7 @@ def load_suite(
     if kind == "multiple_choice" and template is None:
         template = DEFAULT_MC_TEMPLATE
     template = template or ("{text}" if kind == "text" else "{prompt}")
+    check_template(template)
     shots: list[Mapping[str, Any]] = []
     if isinstance(fewshot, int):
         if fewshot < 0 or (fewshot > 0 and fewshot >= len(rows)):  # an empty file: 'no items'
@@ -194,6 +203,39 @@ def load_suite(
     return Suite(name=label, kind=kind, items=tuple(items), settings=settings, source=where)  # type: ignore[arg-type]
 
 
+#: What :func:`load_suite` takes besides the source and kind (scorer options aside).
+LOAD_OPTIONS = ("name", "template", "target_delimiter", "fewshot", "chat_template", "system_prompt", "scorer",
+                "max_new_tokens", "stop", "limit", "split", "answer_by")
+
+
+def _suggest(options: Mapping[str, Any]) -> str:
+    """The unknown option names, each with the closest known one when there is one."""
+    import difflib
+
+    named = []
+    for name in options:
+        close = difflib.get_close_matches(name, LOAD_OPTIONS, n=1)
+        named.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return ", ".join(named)
+
+
+def check_template(template: str) -> None:
+    """A template must be a format string of named fields; fail in one line otherwise."""
+    import string
+
+    if not isinstance(template, str):
+        raise ForgettingError(f"template {template!r}: expected a string with {{field}} placeholders")
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ForgettingError(f"template {template!r} is not a valid format string ({exc}); write a literal brace "
+                              "as {{ or }}") from None
+    for name in fields:
+        if name == "" or name.isdigit():
+            raise ForgettingError(f"template {template!r} has a positional field {{{name}}}; name the row's field, "
+                                  "e.g. {question}, and write a literal brace as {{ or }}")
+
+
 def _validate(row: Any, kind: str, template: str, where: str, number: int) -> Item:
     """Check one row against its schema; errors name the file, row number and problem."""
     at = f"{where}, row {number}"
@@ -205,10 +247,15 @@ def _validate(row: Any, kind: str, template: str, where: str, number: int) -> It
         # a text suite with the default template reads 'text' or 'prompt' below
         prompt = "" if kind == "text" and template == "{text}" else template.format(**row)
     except KeyError as missing:
+        literal = any(c in str(missing.args[0]) for c in "\"': ,\n")
         raise ForgettingError(
             f"{at}: missing field {missing} used by the template {template!r}; the row has: "
             f"{', '.join(sorted(row)) or 'no fields'}"
+            + ("; if the braces are meant literally (JSON), double them: {{ and }}" if literal else "")
         ) from None
+    except (ValueError, IndexError, AttributeError) as exc:
+        raise ForgettingError(f"{at}: the template {template!r} cannot be filled from this row ({exc}); write a "
+                              "literal brace as {{ or }}") from None
     item_id = str(row["id"]) if row.get("id") not in (None, "") else str(number)
     cluster = None if row.get("cluster") in (None, "") else str(row["cluster"])
     if kind == "multiple_choice":
