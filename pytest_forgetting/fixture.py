@@ -208,7 +208,11 @@ class Forgetting:
         """Write this test's results (as finally decided) to its JUnit properties and the result hook."""
         from pytest_forgetting.report.junit import junit_properties
 
+        from pytest_forgetting.report.header import substitutions
+
         results, self._results = self._results, []
+        substituted = substitutions(self.session) if results else {}
         for result in results:
             self.node.user_properties.extend(junit_properties(result, with_candidate=with_candidate))
+            self.node.user_properties.extend((f"substitution ({who})", text) for who, text in substituted.items())
             self.config.hook.pytest_forgetting_result(config=self.config, nodeid=self.node.nodeid, result=result)

@@ -254,13 +254,34 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def _models(evaluation: "EvaluationSession") -> dict[str, Any]:
-    """The models a report names: base and tuned, and every candidate when there are several."""
+    """The models a report names: base and tuned, every candidate when there are several, and any model
+    id that stood for other weights than its name says (the embedded SmolLM2 for the hub's)."""
+    from pytest_forgetting.report.header import substitutions
+
     models: dict[str, Any] = {"base": evaluation.base.name}
     if len(evaluation.candidates) == 1:
         models["tuned"] = evaluation.candidates[0].name
     else:
         models["candidates"] = {slot.label: slot.name for slot in evaluation.candidates}
+    found = substitutions(evaluation)
+    if found:
+        models["substitutions"] = found
     return models
+
+
+def pytest_report_header(config: pytest.Config) -> "Optional[list[str]]":
+    """The models as resolved, any substitution, and the device, dtype, batch size, cache and baseline."""
+    state = config.stash.get(STATE, None)
+    if state is None or _is_worker(config):
+        return None
+    from pytest_forgetting.report.header import header_lines
+
+    cache = None if settings.get(config, "forgetting_no_cache") else (
+        settings.get(config, "forgetting_cache_dir") or "pytest's cache (.pytest_cache/d/forgetting)")
+    try:
+        return header_lines(state.session, {"cache": cache, "baseline": settings.get(config, "forgetting_baseline")})
+    except OSError as exc:  # a model folder that vanished: the session's own errors say it better
+        return [f"forgetting: models not described ({exc})"]
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -277,6 +298,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     note = sequential_note(results)
     if note:
         terminalreporter.write_line(note)
+    from pytest_forgetting.report.header import substitutions
+
+    for who, text in substitutions(evaluation).items():
+        terminalreporter.write_line(f"note: {who}: {text}")
     holm_failures = [f"{r.capability} [{r.candidate}]" if len(evaluation.candidates) > 1 else r.capability
                      for r in results if r.failed_by_holm]
     if holm_failures:

@@ -125,3 +125,41 @@ def test_conversion_is_exact_reused_and_repairs_half_folders(
     assert (half / "model.safetensors").stat().st_size == (dest / "model.safetensors").stat().st_size
     leftovers = [p.name for p in root.iterdir() if p.name.startswith((".half.tmp-", ".half.old-"))]
     assert leftovers == []
+
+
+SUBSTITUTED_CHECK = """
+from pytest_forgetting import capability
+
+
+@capability("knowledge", tolerance=0.5)
+def test_knowledge(forgetting):
+    forgetting.check(forgetting.suite({data!r}, "multiple_choice", limit=2))
+"""
+
+
+@pytest.mark.slow
+def test_a_model_id_standing_for_the_embedded_weights_is_said_everywhere(pytester: pytest.Pytester) -> None:
+    """The hub id resolves (offline, not in the HF cache) to the embedded conversion: the header, the
+    terminal, report.json and JUnit say so, and the fingerprint is the embedded folder's, as given by path."""
+    from pytest_forgetting.backends.fingerprint import spec_fingerprint
+    from pytest_forgetting.backends.spec import LoadOptions, resolve_models
+
+    root = Path(__file__).resolve().parent.parent
+    folder = embedded.ensure_embedded_model()
+    by_id, _ = resolve_models([str(root / "example_suites/adapters/careful")], "HuggingFaceTB/SmolLM2-135M-Instruct",
+                              LoadOptions())
+    by_path, _ = resolve_models([str(root / "example_suites/adapters/careful")], str(folder), LoadOptions())
+    assert by_id.path == by_path.path and spec_fingerprint(by_id) == spec_fingerprint(by_path)
+    assert by_path.substitution is None and "embedded SmolLM2-135M-Instruct" in str(by_id.substitution)
+    pytester.makepyfile(test_sub=SUBSTITUTED_CHECK.format(data=str(root / "example_suites/data/knowledge.jsonl")))
+    result = pytester.runpytest("--base-model=HuggingFaceTB/SmolLM2-135M-Instruct",
+                                f"--tuned-model={root / 'example_suites/adapters/careful'}",
+                                "--forgetting-report=out", "--junitxml=junit.xml", "--no-forgetting-cache")
+    result.assert_outcomes(passed=1)
+    notes = [line for line in result.stdout.lines if line.startswith("forgetting: note: base:")]
+    assert len(notes) == 1 and "not the hub's weights" in notes[0]
+    summary = result.stdout.str().split("= forgetting =")[-1]
+    assert "note: base: HuggingFaceTB/SmolLM2-135M-Instruct is the embedded SmolLM2-135M-Instruct" in summary
+    report = json.loads((pytester.path / "out" / "report.json").read_text())
+    assert "embedded SmolLM2-135M-Instruct" in report["models"]["substitutions"]["base"]
+    assert 'name="substitution (base)"' in (pytester.path / "junit.xml").read_text()

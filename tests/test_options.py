@@ -347,3 +347,13 @@ def test_no_warning_when_the_ini_is_used(pytester: pytest.Pytester, tiny_models,
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*BATCH SIZE FROM INI: 3"])
     assert "was not used" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_session_header_names_the_models_as_resolved(pytester, tiny_models) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("--base-model", str(tiny_models["base"]), "--tuned-model", str(tiny_models["adapter"]),
+                                "--forgetting-batch-size", "4", "--no-forgetting-cache")
+    header = [line for line in result.stdout.lines if line.startswith("forgetting:")]
+    assert header[0].startswith(f"forgetting: base {tiny_models['base']} (checkpoint, fingerprint ")
+    assert header[1].startswith(f"forgetting: tuned adapter: {tiny_models['adapter']} (adapter, fingerprint ")
+    assert header[2] == "forgetting: device auto, dtype auto, batch size 4; cache off; baseline none"

