@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -374,12 +373,12 @@ def test_bootstrap_degenerate_and_p_value_definition() -> None:
     assert one.p_value == pytest.approx(1 / 11)  # no resample with delta* >= 0
 
 
-def test_bootstrap_fast_enough() -> None:
+def test_bootstrap_of_a_thousand_items_and_ten_thousand_resamples() -> None:
+    # its speed is measured in benchmarks, not asserted here (timing does not belong in pass/fail tests)
     rng = np.random.default_rng(12)
     a, t = rng.random(1000), rng.random(1000)
-    start = time.perf_counter()
-    paired_bootstrap(a, t, n_resamples=10_000)
-    assert time.perf_counter() - start < 3.0
+    result = paired_bootstrap(a, t, n_resamples=10_000)
+    assert result.n_resamples == 10_000 and result.ci_low < result.delta < result.ci_high
 
 
 # ----------------------------------------------------------------------------- multiplicity
