@@ -132,12 +132,11 @@ def check_same_vocabulary(base: Mapping[str, int], candidate: Mapping[str, int],
     the same id in the other vocabulary (and two samples must be equal).
     """
     if isinstance(base, VocabularySample) or isinstance(candidate, VocabularySample):
-        sample, other = (base, candidate) if isinstance(base, VocabularySample) else (candidate, base)
-        if isinstance(other, VocabularySample) and len(other) < len(sample):
-            sample, other = other, sample
-        differing = sorted((token, id_) for token, id_ in sample.items() if other.get(token) != id_)
-        if isinstance(other, VocabularySample):
-            differing += sorted((token, id_) for token, id_ in other.items() if sample.get(token) != id_)
+        sample, other = (candidate, base) if isinstance(candidate, VocabularySample) else (base, candidate)
+        if isinstance(other, VocabularySample):  # two probes of the same text: they must be equal
+            differing = sorted(set(sample.items()) ^ set(other.items()))
+        else:
+            differing = sorted((token, id_) for token, id_ in sample.items() if other.get(token) != id_)
         if differing:
             example = ", ".join(repr(token) for token, _ in differing[:3])
             raise ForgettingError(

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import time
 from typing import Any, Iterator, Optional
 
 from pytest_forgetting.backends.contract import Backend
+from pytest_forgetting.engine.random_state import random_states_kept
 from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.harness.metrics import declared_metrics, item_value
 from pytest_forgetting.harness.tasks import loaded_of
@@ -55,7 +55,7 @@ def score_harness(backend: Backend, suite: Suite, *, batch_size: Optional[int] =
     samples = {task: sorted(ids) for task, ids in wanted.items()}
     progress = Progress(f"{suite.name} ({label or backend.name})", len(suite.items))
     lm = BackendLM(backend, batch_size=batch_size, advance=progress.advance)
-    with _quiet_lm_eval(), _without_environment_report(), _caller_random_state():
+    with _quiet_lm_eval(), _without_environment_report(), random_states_kept():
         output = simple_evaluate(
             model=lm, tasks=[loaded.tasks[task] for task in samples], task_manager=loaded.manager,
             num_fewshot=settings.num_fewshot, samples=samples, use_cache=None, cache_requests=False,
@@ -125,24 +125,6 @@ def _record(item: Any, task: str, doc_id: int, per_filter: dict[str, dict[str, A
         "context": arguments[0][0] if arguments and arguments[0] else "",
         "doc_hash": chosen["doc_hash"], "prompt_hash": chosen["prompt_hash"], "target_hash": chosen["target_hash"],
     }
-
-
-@contextlib.contextmanager
-def _caller_random_state() -> Iterator[None]:
-    """Restore the Python, NumPy and torch random states ``simple_evaluate`` reseeds."""
-    import numpy as np
-    import torch
-
-    python_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    try:
-        yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
-        torch.set_rng_state(torch_state)
-        if cuda_states is not None:
-            torch.cuda.set_rng_state_all(cuda_states)
 
 
 #: What ``simple_evaluate`` adds to its results about the machine (torch's collect_env: about 3 s

@@ -28,17 +28,13 @@ def describe_slot(slot: "ModelSlot") -> str:
 
 
 def substitutions(evaluation: "EvaluationSession") -> dict[str, str]:
-    """Model ids that stood for other weights, by role or candidate label (see ``ModelSpec.substitution``)."""
-    found: dict[str, str] = {}
-    for label, slot in [("base", evaluation.base), *((s.label, s) for s in evaluation.candidates)]:
-        spec = slot.spec
-        for spec_ in (spec, getattr(spec, "base", None)):
-            text = getattr(spec_, "substitution", None)
-            if text:
-                found[label if spec_ is spec else f"{label} (its base)"] = text
-    if "base" in found:
-        found = {k: v for k, v in found.items() if not (k.endswith("(its base)") and v == found["base"])}
-    return found
+    """Model ids that stood for other weights, by role or candidate label (see ``ModelSpec.substitution``).
+
+    An adapter's base is the session's base, so the base's line covers it.
+    """
+    slots = [("base", evaluation.base), *((slot.label, slot) for slot in evaluation.candidates)]
+    found = {label: getattr(slot.spec, "substitution", None) for label, slot in slots}
+    return {label: text for label, text in found.items() if text}
 
 
 def header_lines(evaluation: Optional["EvaluationSession"], settings: dict[str, Any]) -> list[str]:

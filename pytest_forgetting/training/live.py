@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import random
 import uuid
 from typing import Any, Iterator, Optional
 
@@ -129,32 +128,12 @@ class LiveModel:
 @contextlib.contextmanager
 def training_state_kept(model: torch.nn.Module) -> Iterator[None]:
     """Score in eval mode with gradients off; restore train mode and every RNG state afterwards."""
+    from pytest_forgetting.engine.random_state import random_states_kept
+
     was_training = model.training
-    states = _rng_states()
     model.eval()
     try:
-        with torch.no_grad():
+        with random_states_kept(), torch.no_grad():
             yield
     finally:
-        _restore_rng_states(states)
         model.train(was_training)
-
-
-def _rng_states() -> dict[str, Any]:
-    import numpy
-
-    states: dict[str, Any] = {"python": random.getstate(), "numpy": numpy.random.get_state(),
-                              "torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def _restore_rng_states(states: dict[str, Any]) -> None:
-    import numpy
-
-    random.setstate(states["python"])
-    numpy.random.set_state(states["numpy"])
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states:
-        torch.cuda.set_rng_state_all(states["cuda"])
