@@ -2,9 +2,9 @@
 
 Two user YAML tasks over the example suites' data (written to a temporary folder):
 
-* ``knowledge_mc``: multiple choice over ``example_suites/data/knowledge.jsonl`` (314 documents,
+* ``knowledge_mc``: multiple choice over ``pytest_forgetting/starter/data/knowledge.jsonl`` (314 documents,
   ``acc`` and ``acc_norm``);
-* ``arithmetic_gen``: greedy generation over ``example_suites/data/arithmetic.jsonl`` (223
+* ``arithmetic_gen``: greedy generation over ``pytest_forgetting/starter/data/arithmetic.jsonl`` (223
   documents, 3-shot from its first three rows, ``exact_match`` under a first-number regex filter).
 
 For the base and each adapter it reports, per task, how many documents' metric values differ
@@ -31,7 +31,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "example_suites" / "data"
+DATA = ROOT / "pytest_forgetting" / "starter" / "data"  # the shipped starter suites
 ADAPTERS = ROOT / "example_suites" / "adapters"
 
 MC = """task: knowledge_mc

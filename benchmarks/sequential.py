@@ -106,8 +106,8 @@ def lm_eval_comparison(adapter_name: str, workdir: Path) -> dict:
 
     base_dir = str(ensure_embedded_model())
     adapter = str(ADAPTERS / adapter_name)
-    suites = [(str(ROOT / "example_suites/data/knowledge.jsonl"), False),
-              (str(ROOT / "example_suites/data/language.jsonl"), True),
+    suites = [(str(ROOT / "pytest_forgetting/starter/data/knowledge.jsonl"), False),
+              (str(ROOT / "pytest_forgetting/starter/data/language.jsonl"), True),
               (str(ROOT / "example_suites/data/contract_review.jsonl"), False)]
     timings = {}
     started = time.perf_counter()

@@ -23,7 +23,7 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "example_suites" / "data"
+DATA = ROOT / "pytest_forgetting" / "starter" / "data"  # the shipped starter suites
 ADAPTERS = ROOT / "example_suites" / "adapters"
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "example_suites" / "data"
+DATA = ROOT / "pytest_forgetting" / "starter" / "data"  # the shipped starter suites
 CAREFUL = ROOT / "example_suites" / "adapters" / "careful"
 
 #: (file, kind, load_suite options): the settings of the example suites' tests.

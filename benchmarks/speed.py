@@ -158,7 +158,7 @@ def generation(model_dir: str, suite_name: str, limit: int | None, lm_eval_batch
     from pytest_forgetting.backends.spec import LoadOptions, inspect_folder
     from pytest_forgetting.scoring.kinds import render_text, score_suite
 
-    suite = load_suite(ROOT / "example_suites" / "data" / f"{suite_name}.jsonl", "generation",
+    suite = load_suite(ROOT / "pytest_forgetting" / "starter" / "data" / f"{suite_name}.jsonl", "generation",
                        limit=limit, **GENERATION_SUITES[suite_name])
     settings = suite.settings
     handle = load_model(inspect_folder(Path(model_dir), model_dir, "base", "--model"),

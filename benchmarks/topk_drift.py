@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT / "example_suites"))
     from test_writing import LEGAL_MARKERS  # the suite exactly as example_suites/test_writing.py builds it
 
-    suite = load_suite(ROOT / "example_suites/data/writing.jsonl", "generation", chat_template=True,
+    suite = load_suite(ROOT / "pytest_forgetting/starter/data/writing.jsonl", "generation", chat_template=True,
                        scorer="no_forbidden", phrases=LEGAL_MARKERS, max_new_tokens=32)
     exact_session = EvaluationSession(candidates=[args.adapter])
     base, tuned = exact_session.base.backend(), exact_session.candidates[0].backend()

@@ -26,6 +26,11 @@ but is not forgetting. A :class:`CheckSet` is the list, read from a TOML file::
     kind = "text"
     target = true
 
+``suite = "starter:NAME"`` names a suite shipped with the plugin, and a top-level
+``include = ["starter", "other.toml"]`` reads the starter checks (or another checks file,
+relative to this one) before this file's own; a check of the same name here replaces the
+included one (:mod:`pytest_forgetting.starter`).
+
 and used from a test (the fixture's ``forgetting.run_check(check)``), from
 :class:`~pytest_forgetting.training.callback.ForgettingCallback`, or from a script
 (``check.run(session, candidate, check.load())``). ``samples`` draws a seeded subset, the same
@@ -48,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence, Union
 
+from pytest_forgetting import starter
 from pytest_forgetting.errors import ForgettingError
 
 if sys.version_info >= (3, 11):
@@ -72,7 +78,8 @@ class Check:
 
     Attributes:
         capability: the capability it guards, as reports name it.
-        suite: the data file (relative to the declaration's folder) or the lm-eval task name.
+        suite: the data file (relative to the declaration's folder), a shipped suite
+            (``starter:knowledge``) or the lm-eval task name.
         kind: ``multiple_choice``, ``generation``, ``text`` or ``lm_eval``.
         options: keywords for :func:`~pytest_forgetting.scoring.suites.load_suite` (or
             :func:`~pytest_forgetting.harness.tasks.lm_eval_task`).
@@ -110,6 +117,11 @@ class Check:
                                   "capability; use measure = \"compare\" here")
         if not self.name:
             object.__setattr__(self, "name", self.capability + ("/drift" if self.measure == "drift" else ""))
+        if starter.is_starter_suite(self.suite):
+            if self.kind == "lm_eval":
+                raise ForgettingError(f"{where}: {self.suite!r} is a shipped data file, not an lm-eval task; "
+                                      "give its kind (multiple_choice, generation or text)")
+            starter.suite_path(self.suite)  # an unknown name fails here, with the shipped names
 
     def load(self, root: Union[str, "os.PathLike[str]", None] = None, *, samples: Optional[int] = None,
              seed: int = 0) -> "Suite":
@@ -124,10 +136,13 @@ class Check:
             return lm_eval_task(self.suite, **options)
         from pytest_forgetting.scoring.suites import load_suite
 
-        path = Path(os.path.expanduser(self.suite))
-        root = root if root is not None else self.root
-        if root is not None and not path.is_absolute():
-            path = Path(root) / path
+        if starter.is_starter_suite(self.suite):
+            path = starter.suite_path(self.suite)
+        else:
+            path = Path(os.path.expanduser(self.suite))
+            root = root if root is not None else self.root
+            if root is not None and not path.is_absolute():
+                path = Path(root) / path
         if not path.exists():
             raise ForgettingError(f"check {self.name!r}: suite file {path} does not exist; give its path relative "
                                   "to the checks file (or absolute)")
@@ -184,26 +199,12 @@ class CheckSet:
     @classmethod
     def from_file(cls, path: Union[str, "os.PathLike[str]"]) -> "CheckSet":
         """Read a TOML file of ``[[checks]]`` tables (see the module docstring)."""
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ForgettingError(f"checks file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ForgettingError(f"checks file {path}: not valid TOML ({exc})") from None
-        entries = data.get("checks")
-        if not isinstance(entries, list):
-            raise ForgettingError(f"checks file {path}: expected [[checks]] tables with capability, suite and kind")
-        checks = []
-        for number, entry in enumerate(entries, 1):
-            unknown = sorted(set(entry) - set(_FIELDS))
-            missing = [key for key in ("capability", "suite", "kind") if key not in entry]
-            if unknown or missing:
-                problem = f"unknown keys {', '.join(unknown)}" if unknown else f"missing {', '.join(missing)}"
-                raise ForgettingError(f"checks file {path}: check {number} ({entry.get('capability', '?')}): {problem}; "
-                                      f"keys are {', '.join(_FIELDS)}")
-            checks.append(Check(**entry))
-        return cls(checks, root=path.parent)
+        return cls(_read_checks(Path(path), ()), root=Path(path).parent)
+
+    @classmethod
+    def starter(cls) -> "CheckSet":
+        """The starter checks: general capabilities on the suites shipped with the plugin."""
+        return cls.from_file(starter.checks_file())
 
     @classmethod
     def coerce(cls, value: Union["CheckSet", Sequence[Check], str, "os.PathLike[str]"]) -> "CheckSet":
@@ -258,3 +259,49 @@ class CheckSet:
 
     def __len__(self) -> int:
         return len(self.checks)
+
+
+def _read_checks(path: Path, reading: tuple[Path, ...]) -> list[Check]:
+    """The checks of one file, those it includes first (``reading``: the files including it)."""
+    if path.resolve() in reading:
+        raise ForgettingError(f"checks file {path}: includes itself through {' -> '.join(map(str, reading))}; "
+                              "remove the cycle from include = [...]")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ForgettingError(f"checks file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ForgettingError(f"checks file {path}: not valid TOML ({exc})") from None
+    unknown_keys = sorted(set(data) - {"checks", "include"})
+    if unknown_keys:
+        raise ForgettingError(f"checks file {path}: unknown top-level keys {', '.join(unknown_keys)}; "
+                              "expected [[checks]] tables and an optional include = [...]")
+    included: list[Check] = []
+    for name in _includes(path, data.get("include", [])):
+        target = starter.checks_file() if name == starter.STARTER else path.parent / name
+        included += _read_checks(target, (*reading, path.resolve()))
+    entries = data.get("checks", [] if included else None)
+    if not isinstance(entries, list):
+        raise ForgettingError(f"checks file {path}: expected [[checks]] tables with capability, suite and kind")
+    checks = []
+    for number, entry in enumerate(entries, 1):
+        unknown = sorted(set(entry) - set(_FIELDS))
+        missing = [key for key in ("capability", "suite", "kind") if key not in entry]
+        if unknown or missing:
+            problem = f"unknown keys {', '.join(unknown)}" if unknown else f"missing {', '.join(missing)}"
+            raise ForgettingError(f"checks file {path}: check {number} ({entry.get('capability', '?')}): {problem}; "
+                                  f"keys are {', '.join(_FIELDS)}")
+        checks.append(Check(**entry, root=path.parent))
+    own = {check.name: check for check in checks}
+    replaced = [own.pop(check.name, check) for check in included]  # this file's check of the same name wins
+    return replaced + [check for check in checks if check.name in own]
+
+
+def _includes(path: Path, value: Any) -> list[str]:
+    """The ``include`` list of a checks file, checked."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(name, str) and name for name in value):
+        raise ForgettingError(f"checks file {path}: include = {value!r}; expected a list of checks files "
+                              "relative to this one, or \"starter\" for the shipped starter checks")
+    return value

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python scripts/generate_example_data.py            # writes example_suites/data/*.jsonl
+    python scripts/generate_example_data.py            # writes the data files (below)
     python scripts/generate_example_data.py --check    # fails if a file would change
 
 Nothing is copied from an existing dataset: the facts, words, sentences and prompts below
@@ -12,7 +12,10 @@ file, so the output is byte-identical on every run and Python version. The targe
 (contract review) items come from ``scripts/contract_data.py:contract_mc_items``, the same
 generator family the example adapters were trained with (held out by seed).
 
-Files (see ``example_suites/data/README.md`` for counts and the measured base scores):
+The general-capability files are the starter suites shipped with the plugin
+(``pytest_forgetting/starter/data/``, usable by name: ``suite = "starter:knowledge"``); the
+target-domain files belong to the demo (``example_suites/data/``). Their READMEs give counts and
+the measured base scores:
 
 * ``knowledge.jsonl``    multiple choice: capitals, continents, languages, currencies,
                          science and geography facts.
@@ -37,7 +40,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "example_suites" / "data"
+STARTER = ROOT / "pytest_forgetting" / "starter" / "data"
+DEMO = ROOT / "example_suites" / "data"
 SEED = "pytest-forgetting-examples-v1"
 
 
@@ -663,14 +667,15 @@ def build_contract_reviews(n: int = 40, seed: int = 11) -> list[dict[str, Any]]:
 
 # ==================================================================================== main
 
-BUILDERS: dict[str, Callable[[], list[dict[str, Any]]]] = {
-    "knowledge.jsonl": build_knowledge,
-    "arithmetic.jsonl": build_arithmetic,
-    "language.jsonl": build_language,
-    "instructions.jsonl": build_instructions,
-    "writing.jsonl": build_writing,
-    "contract_review.jsonl": build_contract,
-    "contract_reviews.jsonl": build_contract_reviews,
+#: file name -> (its folder, its builder)
+BUILDERS: dict[str, tuple[Path, Callable[[], list[dict[str, Any]]]]] = {
+    "knowledge.jsonl": (STARTER, build_knowledge),
+    "arithmetic.jsonl": (STARTER, build_arithmetic),
+    "language.jsonl": (STARTER, build_language),
+    "instructions.jsonl": (STARTER, build_instructions),
+    "writing.jsonl": (STARTER, build_writing),
+    "contract_review.jsonl": (DEMO, build_contract),
+    "contract_reviews.jsonl": (DEMO, build_contract_reviews),
 }
 
 
@@ -680,19 +685,20 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DATA, help="output folder [example_suites/data]")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write every file into this folder [the starter and demo folders]")
     parser.add_argument("--check", action="store_true", help="only check the files are up to date")
     parser.add_argument("--only", action="append", help="build only this file (repeatable)")
     args = parser.parse_args(argv)
     stale = []
-    for name, build in BUILDERS.items():
+    for name, (folder, build) in BUILDERS.items():
         if args.only and name not in args.only:
             continue
         rows = build()
         ids = [row["id"] for row in rows]
         assert len(ids) == len(set(ids)), f"{name}: duplicate ids"
         text = render(rows)
-        path = args.out / name
+        path = (args.out or folder) / name
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(name)

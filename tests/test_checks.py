@@ -14,6 +14,7 @@ from pytest_forgetting.errors import ForgettingError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "example_suites"
+STARTER = ROOT / "pytest_forgetting" / "starter" / "data"
 
 
 def test_the_example_checks_build_the_suites_the_example_tests_always_built():
@@ -21,13 +22,13 @@ def test_the_example_checks_build_the_suites_the_example_tests_always_built():
     assert [c.name for c in checks.targets()] == ["contract review (reviews NLL)", "contract review"]
     assert "writing/drift" in [c.name for c in checks.general()]
     built = checks["arithmetic"].load()  # relative to the checks file, wherever the working directory is
-    by_hand = load_suite(EXAMPLES / "data" / "arithmetic.jsonl", "generation", fewshot=3, scorer="numeric",
+    by_hand = load_suite(STARTER / "arithmetic.jsonl", "generation", fewshot=3, scorer="numeric",
                          max_new_tokens=5, stop=["\n"])
     assert built.fingerprint == by_hand.fingerprint  # the same items and settings: caches and baselines hold
 
 
 def test_samples_are_seeded_the_same_every_time_and_kept_in_file_order():
-    suite = load_suite(EXAMPLES / "data" / "knowledge.jsonl", "multiple_choice")
+    suite = load_suite(STARTER / "knowledge.jsonl", "multiple_choice")
     first, again, other = sample(suite, 20, seed=0), sample(suite, 20, seed=0), sample(suite, 20, seed=1)
     assert [i.id for i in first.items] == [i.id for i in again.items] and len(first) == 20
     assert [i.id for i in first.items] != [i.id for i in other.items]
@@ -40,7 +41,14 @@ def test_samples_are_seeded_the_same_every_time_and_kept_in_file_order():
     ("[[checks]]\ncapability = 'a'\nsuite = 'x.jsonl'\n", "missing kind"),
     ("[[checks]]\ncapability = 'a'\nsuite = 'x.jsonl'\nkind = 'text'\ntolerence = 0.1\n", "unknown keys tolerence"),
     ("[[checks]\n", "not valid TOML"),
-    ("title = 'no checks'\n", "expected [[checks]] tables"),
+    ("title = 'no checks'\n", "unknown top-level keys title"),
+    ("include = []\n", "expected [[checks]] tables"),
+    ("include = [3]\n", "expected a list of checks files"),
+    ("include = ['checks.toml']\n", "includes itself"),
+    ("include = ['missing.toml']\n", "missing.toml does not exist"),
+    ("[[checks]]\ncapability = 'a'\nsuite = 'starter:knowlege'\nkind = 'multiple_choice'\n",
+     "did you mean starter:knowledge?"),
+    ("[[checks]]\ncapability = 'a'\nsuite = 'starter:knowledge'\nkind = 'lm_eval'\n", "not an lm-eval task"),
     ("[[checks]]\ncapability = 'a'\nsuite = 'x.jsonl'\nkind = 'text'\n" * 2, "two checks are named 'a'"),
     ("[[checks]]\ncapability = 'a'\nsuite = 'x.jsonl'\nkind = 'multiple_choice'\nmeasure = 'drift'\n",
      "use measure = \"compare\" here"),
@@ -53,6 +61,24 @@ def test_a_bad_checks_file_fails_in_one_line(tmp_path, text, expected):
     assert expected in str(refused.value) and "\n" not in str(refused.value)
 
 
+def test_starter_checks_are_included_and_replaced_by_name(tmp_path):
+    (tmp_path / "data.jsonl").write_text('{"id": "a", "text": "Contracts bind the parties."}\n')
+    (tmp_path / "checks.toml").write_text(
+        'include = ["starter"]\n\n[[checks]]\ncapability = "arithmetic"\nsuite = "starter:arithmetic"\n'
+        'kind = "generation"\ntolerance = 0.02\noptions = { fewshot = 3, scorer = "numeric", max_new_tokens = 5 }\n\n'
+        '[[checks]]\ncapability = "contracts"\nsuite = "data.jsonl"\nkind = "text"\ntarget = true\n')
+    checks = CheckSet.from_file(tmp_path / "checks.toml")
+    starter = CheckSet.starter()
+    assert [c.name for c in checks] == [c.name for c in starter] + ["contracts"]  # replaced in place
+    assert checks["arithmetic"].tolerance == 0.02 and starter["arithmetic"].tolerance == 0.05
+    assert checks["knowledge"].load().fingerprint == load_suite(STARTER / "knowledge.jsonl", "multiple_choice").fingerprint
+    assert len(checks["contracts"].load()) == 1  # relative to the including file
+    assert {c.name for c in starter.general()} == {"knowledge", "language", "arithmetic", "instructions",
+                                                   "writing/drift"}
+    for check in starter:  # every starter check builds its suite from the shipped data
+        assert len(check.load()) >= 40, check.name
+
+
 def test_selecting_checks_by_name_or_capability():
     checks = CheckSet.from_file(EXAMPLES / "checks.toml")
     assert [c.name for c in checks.select(["writing"])] == ["writing"]
@@ -60,7 +86,7 @@ def test_selecting_checks_by_name_or_capability():
     with pytest.raises(ForgettingError, match="no check named 'knowlege'; declared: knowledge"):
         checks.select(["knowlege"])
     with pytest.raises(ForgettingError, match="samples=0: expected a positive number"):
-        Check("k", "data/knowledge.jsonl", "multiple_choice", root=EXAMPLES).load(samples=0)
+        Check("k", "starter:knowledge", "multiple_choice").load(samples=0)
 
 
 TESTS = '''

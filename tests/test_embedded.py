@@ -151,7 +151,7 @@ def test_a_model_id_standing_for_the_embedded_weights_is_said_everywhere(pyteste
     by_path, _ = resolve_models([str(root / "example_suites/adapters/careful")], str(folder), LoadOptions())
     assert by_id.path == by_path.path and spec_fingerprint(by_id) == spec_fingerprint(by_path)
     assert by_path.substitution is None and "embedded SmolLM2-135M-Instruct" in str(by_id.substitution)
-    pytester.makepyfile(test_sub=SUBSTITUTED_CHECK.format(data=str(root / "example_suites/data/knowledge.jsonl")))
+    pytester.makepyfile(test_sub=SUBSTITUTED_CHECK.format(data=str(root / "pytest_forgetting/starter/data/knowledge.jsonl")))
     result = pytester.runpytest("--base-model=HuggingFaceTB/SmolLM2-135M-Instruct",
                                 f"--tuned-model={root / 'example_suites/adapters/careful'}",
                                 "--forgetting-report=out", "--junitxml=junit.xml", "--no-forgetting-cache")

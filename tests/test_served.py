@@ -24,7 +24,7 @@ from tests.damaged_gguf import damage_gguf  # noqa: E402
 from tests.servers import Faults, FaultyProxy, free_port, start_llama_server  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("served")
-DATA = Path(__file__).resolve().parent.parent / "example_suites" / "data"
+DATA = Path(__file__).resolve().parent.parent / "pytest_forgetting" / "starter" / "data"
 SECRET = "sk-test-0123456789abcdef-never-shown"
 
 

@@ -20,7 +20,7 @@ from tests.servers import start_vllm_server  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("served_vllm")
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "example_suites" / "data"
+DATA = ROOT / "pytest_forgetting" / "starter" / "data"  # the shipped starter suites
 ADAPTERS = ROOT / "example_suites" / "adapters"
 #: Largest |log-likelihood| difference allowed between vLLM (bfloat16) and the local backend
 #: (float32) on the same checkpoint: measured 0.70 over every choice of 314 items, base and both
