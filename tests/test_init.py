@@ -139,3 +139,32 @@ def test_the_console_script_runs_init(tmp_path):
     done = subprocess.run(["pytest-forgetting", "init", "--root", str(tmp_path), "--dry-run"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "would write tests/forgetting/checks.toml" in done.stdout, done.stderr
+
+
+@pytest.mark.slow
+def test_a_wheel_carries_the_starter_data_the_command_and_the_plugin(tmp_path, tiny_models):
+    """Built as a wheel and installed into a fresh environment (its other dependencies from this one)."""
+    root = Path(__file__).resolve().parents[1]
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            str(root), "-w", str(tmp_path / "dist")], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("pytest_forgetting-*.whl")
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(env_dir)], check=True, timeout=300)
+    python = env_dir / "bin" / "python"
+    installed = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
+                               capture_output=True, text=True, timeout=600)
+    assert installed.returncode == 0, installed.stderr
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    done = subprocess.run([str(env_dir / "bin" / "pytest-forgetting"), "init", "--adapter", "adapter"], cwd=repo,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "wrote tests/forgetting/checks.toml" in done.stdout, done.stderr
+    assert "edit the Install step" in done.stdout  # installed from a file: CI cannot reach it, and it says so
+    where = subprocess.run([str(python), "-c", "import pytest_forgetting.starter as s; print(s.suite_path('knowledge'))"],
+                           cwd=repo, capture_output=True, text=True, timeout=120)
+    assert str(env_dir) in where.stdout and Path(where.stdout.strip()).stat().st_size > 40_000, where.stderr
+    shutil.copytree(tiny_models["adapter"], repo / "adapter")  # the ini written by init names it
+    collected = subprocess.run([str(python), "-m", "pytest", "tests/forgetting", "--collect-only", "-q"], cwd=repo,
+                               capture_output=True, text=True, timeout=300)
+    assert "5 tests collected" in collected.stdout, collected.stdout + collected.stderr
