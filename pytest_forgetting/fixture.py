@@ -73,7 +73,12 @@ class Forgetting:
             candidate = Path(str(self.node.path)).parent / source
             if candidate.exists():
                 source = candidate
-        return checked(load_suite, source, kind, **options)
+        suite = checked(load_suite, source, kind, **options)
+        if suite.kind == "generation":  # an unknown scorer or option fails now, not after generating
+            from pytest_forgetting.scoring.kinds import check_scorer_accepts
+
+            checked(check_scorer_accepts, suite, self.session.registry)
+        return suite  # type: ignore[no-any-return]
 
     def _marker(self, name: str, given: Any) -> Any:
         """An argument given here, else the ``capability`` marker's, else None (the session's default)."""
@@ -113,6 +118,7 @@ class Forgetting:
         The result is recorded for the reports and JUnit properties; it does not fail the
         test by itself (use :meth:`check` or ``assert_no_forgetting``).
         """
+        checked(self._check_tolerance, suite, self._marker("metric", metric), self._marker("tolerance", tolerance))
         result = checked(
             self.session.compare, self.slot, suite,
             capability=self._marker("name", capability), metric=self._marker("metric", metric),
@@ -121,6 +127,33 @@ class Forgetting:
         )
         self._results.append(self._mark_target(result))
         return result
+
+    def _check_tolerance(self, suite: "Suite", metric: Optional[str], tolerance: Any) -> None:
+        """Refuse a tolerance that lets the deciding metric drop over its whole range: no check could fail."""
+        if tolerance is None:
+            return
+        from pytest_forgetting.scoring.kinds import declared_metrics
+        from pytest_forgetting.tolerance import parse_tolerance
+
+        allowed = parse_tolerance(tolerance)
+        declared, primary = declared_metrics(suite, self.session.registry)
+        deciding = declared.get(metric or primary)
+        if deciding is None:  # an unknown metric: the comparison names the declared ones
+            return
+        span = deciding.high - deciding.low
+        if allowed.relative:
+            vacuous = allowed.value > 1 and deciding.higher_is_better and deciding.low >= 0
+        else:  # 1.0 on accuracy (a check that never fails) may be meant; 2.0 is a unit mistake
+            vacuous = allowed.value > span
+        if not vacuous:
+            return
+        hint = (f"for {allowed.value:g} points write tolerance={allowed.value / 100:g}, or '{allowed.value:g}%' for a drop "
+                "relative to the base score" if deciding.is_share and not allowed.relative else
+                "give a smaller tolerance")
+        raise ForgettingError(
+            f"tolerance {allowed} on {deciding.name} ({deciding.unit}, from {deciding.low:g} to {deciding.high:g}) "
+            f"allows a drop over the metric's whole range, so this check could never fail; {hint}"
+        )
 
     def _mark_target(self, result: "ComparisonResult") -> "ComparisonResult":
         """Mark ``result`` as a target's (``extra["target"] = True``) when the marker says ``target=True``.

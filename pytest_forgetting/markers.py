@@ -89,34 +89,40 @@ def validate_marker_args(args: tuple[Any, ...], kwargs: dict[str, Any], where: s
     unknown = sorted(set(kwargs) - set(MARKER_KWARGS))
     if unknown:
         raise ForgettingError(
-            f"{where}: unknown keyword argument(s) {', '.join(map(repr, unknown))} for "
-            f"capability(); expected only: {', '.join(MARKER_KWARGS)}"
+            f"{where}: unknown keyword argument(s) {', '.join(_shown(name) for name in unknown)} for "
+            f"capability(); expected only: {', '.join(MARKER_KWARGS)}{_did_you_mean(unknown)}"
         )
     if len(args) != 1 or not isinstance(args[0], str) or not args[0].strip():
         raise ForgettingError(
             f"{where}: capability() takes exactly one capability name as a non-empty string, "
-            f"e.g. capability('math'); got positional arguments {args!r}"
+            f"e.g. capability('math'); got positional arguments {_shown(args)}"
+        )
+    if not args[0].strip().isprintable():
+        raise ForgettingError(
+            f"{where}: capability name {args[0]!r} holds a line break or control character; give a one-line "
+            "name, e.g. capability('math')"
         )
     policy = kwargs.get("policy")
     if policy is not None and policy not in POLICIES:
         raise ForgettingError(
-            f"{where}: unknown policy {policy!r}; expected one of: {', '.join(POLICIES)}"
+            f"{where}: unknown policy {_shown(policy)}; expected one of: {', '.join(POLICIES)}"
         )
     alpha = kwargs.get("alpha")
     if alpha is not None:
         if not isinstance(alpha, (int, float)):
-            raise ForgettingError(f"{where}: alpha must be a number, e.g. 0.05; got {alpha!r}")
+            raise ForgettingError(f"{where}: alpha must be a number, e.g. 0.05; got {_shown(alpha)}")
         try:
             alpha = parse_alpha(alpha)
         except ForgettingError as exc:
             raise ForgettingError(f"{where}: {exc}") from None
     metric = kwargs.get("metric")
-    if metric is not None and not isinstance(metric, str):
-        raise ForgettingError(f"{where}: metric must be a metric name string, got {metric!r}")
+    if metric is not None and (not isinstance(metric, str) or not metric.strip()):
+        raise ForgettingError(f"{where}: metric must be a metric name string such as 'acc_norm', got "
+                              f"{_shown(metric)}; leave it out for the suite's primary metric")
     target = kwargs.get("target", False)
     if not isinstance(target, bool):
         raise ForgettingError(f"{where}: target must be True or False, e.g. capability('contracts', "
-                              f"target=True); got {target!r}")
+                              f"target=True); got {_shown(target)}")
     raw_tolerance = kwargs.get("tolerance")
     try:
         tolerance = None if raw_tolerance is None else parse_tolerance(raw_tolerance)
@@ -130,6 +136,24 @@ def validate_marker_args(args: tuple[Any, ...], kwargs: dict[str, Any], where: s
         metric=metric,
         target=target,
     )
+
+
+def _did_you_mean(unknown: list[str]) -> str:
+    """`` (did you mean 'tolerance'?)`` for misspelled keywords, else ``""``."""
+    import difflib
+
+    close = [match for name in unknown for match in difflib.get_close_matches(str(name), MARKER_KWARGS, n=1)]
+    return f" (did you mean {', '.join(map(repr, dict.fromkeys(close)))}?)" if close else ""
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a one-line message: its repr, cut short."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a value whose repr fails (or is too large) is named by its type
+        text = f"<{type(value).__name__}>"
+    text = text.replace("\n", "\\n").replace("\r", "\\r")
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def capability_of(item: pytest.Item) -> Optional[CapabilitySpec]:

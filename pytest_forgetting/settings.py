@@ -18,7 +18,7 @@ from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.tolerance import Tolerance, parse_tolerance
 
 DTYPE_CHOICES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
 
 
 def parse_device(value: str) -> str:
@@ -42,7 +42,7 @@ def parse_batch_size(value: str) -> Optional[int]:
     value = str(value).strip()
     if value == "auto":
         return None
-    if value.isdigit() and int(value) > 0:
+    if value.isdigit() and value.isascii() and int(value) > 0:
         return int(value)
     raise ForgettingError(f"batch size {value!r}: expected 'auto' or a positive integer")
 
@@ -64,20 +64,33 @@ def parse_policy(value: str) -> str:
 def parse_count(value: str, *, least: int, what: str) -> int:
     """An integer of at least ``least``."""
     text = str(value).strip()
-    if text.lstrip("-").isdigit() and int(text) >= least:
+    if re.fullmatch(r"-?[0-9]+", text) and int(text) >= least:
         return int(text)
     raise ForgettingError(f"{what} {value!r}: expected an integer >= {least}")
 
 
 def parse_seconds(value: str) -> float:
     """A positive number of seconds."""
-    try:
-        seconds = float(str(value).strip())
+    text = str(value).strip()
+    try:  # ASCII digits only: float() would also take '1_0' and other scripts' digits
+        seconds = float(text) if re.fullmatch(r"[+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", text) else -1.0
     except ValueError:
         seconds = -1.0
     if not 0 < seconds < float("inf"):
         raise ForgettingError(f"request timeout {value!r}: expected a positive number of seconds, e.g. 120")
     return seconds
+
+
+def parse_session_tolerance(value: str) -> Tolerance:
+    """``--forgetting-tolerance``: an absolute one is a share metric's allowed drop, so at most 1 (100 points)."""
+    tolerance = parse_tolerance(value)
+    if not tolerance.relative and tolerance.value > 1:
+        raise ForgettingError(
+            f"tolerance {value!r} allows a drop of {tolerance.value * 100:g} accuracy points, so no check could fail; "
+            f"an absolute default applies to share metrics (0..1): write e.g. 0.02 for 2 points, or '{value}%' "
+            "for a drop relative to the base score"
+        )
+    return tolerance
 
 
 def parse_sequential(value: str) -> bool:
@@ -128,7 +141,7 @@ OPTIONS = (
             "run only tests marked with this capability (repeatable)", kind="list"),
     _Option("--forgetting-tolerance", "forgetting_tolerance", "forgetting_tolerance",
             "default allowed drop of share metrics (accuracy: 0.02 = 2 points) or, relative ('5%%'), "
-            "of every metric; other metrics use their own (NLL 0.05 nats/token) [0.02]", parse_tolerance),
+            "of every metric; other metrics use their own (NLL 0.05 nats/token) [0.02]", parse_session_tolerance),
     _Option("--forgetting-alpha", "forgetting_alpha", "forgetting_alpha",
             "one-sided significance level of verdicts, between 0 and 0.5 [0.05]", parse_alpha),
     _Option("--forgetting-policy", "forgetting_policy", "forgetting_policy",

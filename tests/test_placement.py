@@ -87,6 +87,7 @@ class PlacesItself(Backend):
     (lambda: parse_max_memory("0:20GiB"), "'0:20GiB' is not DEVICE=SIZE; expected e.g. 0=20GiB"),
     (lambda: parse_max_memory("gpu0=20GiB"), "'gpu0=20GiB' is not DEVICE=SIZE"),
     (lambda: parse_max_memory("0=lots"), "'0=lots' is not DEVICE=SIZE"),
+    (lambda: parse_max_memory("0=70GiB,cuda:0=1GiB"), "device cuda:0 is given twice; give each device one limit"),
     (lambda: check_placement("auto", None, {"0": "20GiB"}), "--max-memory limits what --device-map places"),
     (lambda: check_placement("cuda:0", "auto", None), "--device cuda:0 with --device-map auto"),
 ])

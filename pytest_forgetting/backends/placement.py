@@ -46,7 +46,11 @@ def parse_max_memory(value: str) -> dict[str, str]:
         if not sep or not _DEVICE_KEY.match(device) or not _SIZE.match(size):
             raise ForgettingError(f"--max-memory {value!r}: {part!r} is not DEVICE=SIZE; expected e.g. "
                                   "0=20GiB,1=20GiB,cpu=64GiB (GPU index, cpu or disk = a size in B, KB, MB, GB, GiB...)")
-        limits[device.removeprefix("cuda:")] = size.replace(" ", "")
+        key = device.removeprefix("cuda:")
+        if key in limits:
+            raise ForgettingError(f"--max-memory {value!r}: device {device} is given twice; give each device one "
+                                  "limit, e.g. 0=20GiB,1=20GiB,cpu=64GiB")
+        limits[key] = size.replace(" ", "")
     if not limits:
         raise ForgettingError(f"--max-memory {value!r}: no limits given; expected e.g. 0=20GiB,1=20GiB,cpu=64GiB")
     return limits

@@ -138,6 +138,7 @@ def score_generation(backend: Backend, suite: Suite, *, registry: Any = None, ba
     metric = declared[name]
     options = dict(settings.scorer_options)
     progress = Progress(f"{suite.name} ({label or backend.name})", len(suite.items))
+    _check_accepts(scorer, name, options, suite.name)  # before generating: a typo costs no model time
     generate = backend.generate_chat if settings.chat_template else backend.generate
     prompts = [render_prompt(backend, suite, item) for item in suite.items]
     outputs = _chunked(
@@ -145,7 +146,6 @@ def score_generation(backend: Backend, suite: Suite, *, registry: Any = None, ba
                                batch_size=batch_size),
         prompts, progress,
     )
-    _check_accepts(scorer, name, options, suite.name)
     scores, records = [], []
     for item, output in zip(suite.items, outputs):
         try:
@@ -164,18 +164,44 @@ def score_generation(backend: Backend, suite: Suite, *, registry: Any = None, ba
                        time.perf_counter() - started, name)
 
 
+def check_scorer_accepts(suite: Suite, registry: Any) -> None:
+    """A generation suite's scorer must exist and take its options: one line naming the closest option otherwise.
+
+    Checked when a test builds the suite (``forgetting.suite``) and again before generating.
+    """
+    from pytest_forgetting.scoring.scorers import resolve_scorer
+
+    if suite.kind != "generation":
+        return
+    _, name = declared_metrics(suite, registry)
+    _check_accepts(resolve_scorer(suite.settings.scorer, registry), name, dict(suite.settings.scorer_options),
+                   suite.name)
+
+
 def _check_accepts(scorer: Any, name: str, options: dict[str, Any], suite: str) -> None:
     """The scorer must take ``(output, targets, **options)``: refuse options it has no parameter for."""
+    import difflib
     import inspect
 
     function = getattr(scorer, "fn", scorer)
     try:
-        inspect.signature(function).bind("", [], **options)
-    except TypeError as exc:
-        raise ForgettingError(f"suite {suite}: scorer {name!r} rejected its options ({exc}); its options are "
-                              f"{', '.join(sorted(options)) or 'none'}") from None
-    except ValueError:  # no signature to read (a builtin): the call will tell
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # no signature to read (a builtin): the call will tell
         return
+    try:
+        signature.bind("", [], **options)
+    except TypeError as exc:
+        from pytest_forgetting.scoring.suites import LOAD_OPTIONS
+
+        parameters = [p for p in list(signature.parameters)[2:]
+                      if signature.parameters[p].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                              inspect.Parameter.VAR_KEYWORD)]
+        hints = [f"{option!r} -> {close[0]!r}" for option in options if option not in signature.parameters
+                 for close in [difflib.get_close_matches(option, [*parameters, *LOAD_OPTIONS], n=1)] if close]
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        raise ForgettingError(f"suite {suite}: scorer {name!r} rejected its options ({exc}){hint}; it takes: "
+                              f"{', '.join(parameters) or 'no options'}; given: "
+                              f"{', '.join(sorted(options)) or 'none'}") from None
 
 
 def score_perplexity(backend: Backend, suite: Suite, *, batch_size: Optional[int] = None,

@@ -225,8 +225,13 @@ def validate_scorer_options(scorer: Any, options: Mapping[str, Any]) -> None:
     Checked when a suite is loaded, before any model runs: ``regex``'s ``pattern`` must be a
     non-empty string that compiles (``""`` matches every output); ``no_forbidden``'s
     ``phrases`` must be a list of non-empty strings (``""`` is in every output, and a bare
-    string would be read letter by letter). Other scorers and options are left to the scorer.
+    string would be read letter by letter); ``numeric``'s ``pick`` and ``tolerance`` and the
+    built-ins' on/off flags must be of their kind. Other scorers and options are left to the
+    scorer; an option no parameter takes is refused before generating
+    (:func:`pytest_forgetting.scoring.kinds.check_scorer_accepts`).
     """
+    if isinstance(scorer, str) and scorer in _BUILTIN_OPTIONS:
+        _check_builtin_values(scorer, options)
     if scorer == "regex" and "pattern" in options and options["pattern"] is not None:
         pattern = options["pattern"]
         if not isinstance(pattern, str):
@@ -267,6 +272,36 @@ BUILTIN_SCORERS = (
     Scorer(no_forbidden, binary=True, unit="share of outputs",
            description="share of outputs free of every marker phrase"),
 )
+
+
+def _options_of(function: Callable[..., Any]) -> tuple[str, ...]:
+    import inspect
+
+    return tuple(name for name, parameter in inspect.signature(function).parameters.items()
+                 if parameter.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+#: The options each built-in scorer takes (its keyword-only parameters).
+_BUILTIN_OPTIONS: dict[str, tuple[str, ...]] = {
+    scorer.name: _options_of(scorer.fn) for scorer in BUILTIN_SCORERS
+}
+_FLAGS = ("ignore_case", "ignore_punctuation", "first_line")
+
+
+def _check_builtin_values(scorer: str, options: Mapping[str, Any]) -> None:
+    """The values of a built-in scorer's options: flags True/False, ``numeric``'s ``pick`` and ``tolerance``."""
+    for flag in _FLAGS:
+        if flag in options and not isinstance(options[flag], bool):
+            raise ForgettingError(f"scorer {scorer!r}: {flag} must be True or False, got {options[flag]!r}")
+    if scorer == "numeric":
+        pick = options.get("pick", "first")
+        if pick not in ("first", "last"):
+            raise ForgettingError(f"scorer 'numeric': pick={pick!r}; expected 'first' or 'last' (which number of "
+                                  "the output is the answer)")
+        tolerance = options.get("tolerance", 0.0)
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < math.inf:
+            raise ForgettingError(f"scorer 'numeric': tolerance={tolerance!r}; expected a number >= 0, the largest "
+                                  "difference from the target that still counts as right, e.g. 0.01")
 
 
 def register_builtin_scorers(registry: Any) -> None:

@@ -151,8 +151,13 @@ def load_suite(
                               f"load_suite takes: {', '.join(LOAD_OPTIONS)}")
     if isinstance(stop, str):
         stop = (stop,)  # one stop string, not its characters
-    elif not all(isinstance(s, str) and s for s in stop):
+    elif stop is None:
+        stop = ()
+    elif not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) and s for s in stop):
         raise ForgettingError(f"stop={stop!r}: expected a stop string or a list of non-empty strings")
+    _check_load_options(kind, name=name, target_delimiter=target_delimiter, fewshot=fewshot,
+                        chat_template=chat_template, system_prompt=system_prompt, scorer=scorer,
+                        max_new_tokens=max_new_tokens, limit=limit, split=split)
     if answer_by not in ANSWER_BY or (answer_by != "loglikelihood" and kind != "multiple_choice"):
         raise ForgettingError(f"answer_by={answer_by!r}: expected 'loglikelihood' or 'letter', and 'letter' only for "
                               "multiple-choice suites")
@@ -208,6 +213,44 @@ LOAD_OPTIONS = ("name", "template", "target_delimiter", "fewshot", "chat_templat
                 "max_new_tokens", "stop", "limit", "split", "answer_by")
 
 
+def _is_count(value: Any) -> bool:
+    """An int (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_load_options(kind: str, **given: Any) -> None:
+    """The types and ranges of :func:`load_suite`'s own options, each failing in one line."""
+    from pytest_forgetting.scoring.scorers import Scorer
+
+    for option in ("name", "system_prompt", "split"):
+        if given[option] is not None and not isinstance(given[option], str):
+            raise ForgettingError(f"{option}={given[option]!r}: expected a string (or leave {option} out)")
+    if not isinstance(given["target_delimiter"], str):
+        raise ForgettingError(f"target_delimiter={given['target_delimiter']!r}: expected a string, e.g. ' ' "
+                              "(put between the context and each answer)")
+    if not isinstance(given["chat_template"], bool):
+        raise ForgettingError(f"chat_template={given['chat_template']!r}: expected True or False")
+    if not _is_count(given["max_new_tokens"]) or given["max_new_tokens"] < 1:
+        raise ForgettingError(f"max_new_tokens={given['max_new_tokens']!r}: expected a positive integer, e.g. 64")
+    if given["limit"] is not None and (not _is_count(given["limit"]) or given["limit"] < 0):  # 0: "no items"
+        raise ForgettingError(f"limit={given['limit']!r}: expected a positive number of items, or leave limit out "
+                              "to score them all")
+    fewshot = given["fewshot"]
+    if not (_is_count(fewshot) or (isinstance(fewshot, (list, tuple)))):
+        raise ForgettingError(f"fewshot={fewshot!r}: expected a number of first rows to use as examples, or a "
+                              "list of example row dicts")
+    scorer = given["scorer"]
+    if scorer is not None:
+        if kind != "generation":
+            raise ForgettingError(f"scorer={scorer!r}: a {kind} suite has no scorer (scorers score generated "
+                                  "text); use a 'generation' suite, or leave scorer out")
+        if not isinstance(scorer, (str, Scorer)) and not callable(scorer):
+            raise ForgettingError(f"scorer={scorer!r}: expected a scorer name such as 'exact_match', "
+                                  "'evaluate:NAME', a Scorer or a function f(output, targets, **options)")
+        if isinstance(scorer, str) and not scorer.strip():
+            raise ForgettingError("scorer='': expected a scorer name such as 'exact_match', or leave scorer out")
+
+
 def _suggest(options: Mapping[str, Any]) -> str:
     """The unknown option names, each with the closest known one when there is one."""
     import difflib
@@ -236,6 +279,14 @@ def check_template(template: str) -> None:
                                   "e.g. {question}, and write a literal brace as {{ or }}")
 
 
+def _template_fields(template: str) -> list[str]:
+    """The row fields a (checked) template reads: ``{question}`` and ``{row.attr}`` give ``question``, ``row``."""
+    import string
+
+    names = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    return [re.split(r"[.\[]", name, maxsplit=1)[0] for name in names]
+
+
 def _validate(row: Any, kind: str, template: str, where: str, number: int) -> Item:
     """Check one row against its schema; errors name the file, row number and problem."""
     at = f"{where}, row {number}"
@@ -243,6 +294,13 @@ def _validate(row: Any, kind: str, template: str, where: str, number: int) -> It
         raise ForgettingError(f"{at}: expected an object with fields, got {type(row).__name__}")
     if kind == "multiple_choice" and isinstance(row.get("question"), str):
         row = {**row, "question": row["question"].strip()}  # as lm-eval's templates do
+    for used in _template_fields(template) if not (kind == "text" and template == "{text}") else ():
+        if used in row and row[used] is None:
+            raise ForgettingError(f"{at}: field {used!r} is null, but the template {template!r} uses it; give it "
+                                  "text, or drop the row")
+    for key in ("id", "cluster"):
+        if isinstance(row.get(key), (list, tuple, dict, set, bool)):
+            raise ForgettingError(f"{at}: {key!r} must be a string or a number, got {row[key]!r}")
     try:
         # a text suite with the default template reads 'text' or 'prompt' below
         prompt = "" if kind == "text" and template == "{text}" else template.format(**row)
@@ -276,7 +334,7 @@ def _validate(row: Any, kind: str, template: str, where: str, number: int) -> It
         answer = row.get("answer")
         if isinstance(answer, str) and answer in choices:  # the text wins over a digit string
             answer = list(choices).index(answer)
-        elif isinstance(answer, str) and not answer.strip().isdigit():
+        elif isinstance(answer, str) and not (answer.strip().isdecimal() and answer.strip().isascii()):
             raise ForgettingError(f"{at}: answer {answer!r} is not one of the choices {list(choices)!r}")
         elif isinstance(answer, str) or (isinstance(answer, int) and not isinstance(answer, bool)):
             answer = int(answer)
