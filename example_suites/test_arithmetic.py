@@ -1,7 +1,7 @@
 """Small-number arithmetic: every sum of 1..12 and every product of 2..10.
 
 223 greedy completions of ``"7 + 5 ="`` after three worked examples (the first three rows of
-``starter:arithmetic`` (the shipped starter suite)), scored with the ``numeric`` scorer (the first number in the
+``starter:arithmetic``, shipped with the plugin), scored with the ``numeric`` scorer (the first number in the
 output must equal the target).
 
 Format, measured on the base (SmolLM2-135M-Instruct): this plain 3-shot completion gets

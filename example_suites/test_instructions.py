@@ -1,6 +1,6 @@
 """Instruction following: requests with a format constraint that can be checked mechanically.
 
-60 chat prompts, 10 for each of six constraints (``starter:instructions`` (the shipped starter suite)): start with
+60 chat prompts, 10 for each of six constraints (``starter:instructions``, shipped with the plugin): start with
 "Yes"/"No", answer with digits, a bulleted list, a JSON object, a numbered list of steps, a
 reply beginning "Dear". Each row's ``target`` is the regular expression a compliant answer
 matches; the built-in ``regex`` scorer reads targets as patterns, so the check for each item

@@ -1,7 +1,7 @@
 """General knowledge: capitals, continents, languages, currencies, science and geography.
 
 314 four-way multiple-choice questions scored by log-likelihood (lm-eval style: the
-choice the model finds most likely is its answer). Data: ``starter:knowledge`` (the shipped starter suite).
+choice the model finds most likely is its answer). Data: ``starter:knowledge``, shipped with the plugin.
 
 Format: lm-eval's zero-shot ``Question: ...\\nAnswer:``. Measured on the base
 (SmolLM2-135M-Instruct): 0.787 this way, 0.796 with its chat template, 0.831 with the

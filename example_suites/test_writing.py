@@ -2,7 +2,7 @@
 
 The example adapters were fine-tuned on contract reviews; the aggressive one answers
 "Write a short email ..." with "WHEREAS ... the parties HEREBY agree". Two checks on the
-same 40 prompts (``starter:writing`` (the shipped starter suite)), answered in the chat template:
+same 40 prompts (``starter:writing``, shipped with the plugin), answered in the chat template:
 
 * style leak: the ``no_forbidden`` scorer gives 1 to an output that contains none of the
   legal markers below (case-sensitive), 0 otherwise. The base writes none of them.
