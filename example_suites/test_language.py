@@ -1,6 +1,6 @@
 """Language: antonyms and grammatical minimal pairs (multiple choice, log-likelihood).
 
-``starter:language``, shipped with the plugin holds both kinds under one template (``{question}``):
+``starter:language`` (shipped with the plugin) holds both kinds under one template (``{question}``):
 
 * ``antonym-*`` (114): ``The opposite of "hot" is`` followed by one of four quoted words;
   one distractor is a near-synonym ("warm"), so the most associated word is not enough.
