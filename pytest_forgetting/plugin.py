@@ -18,7 +18,7 @@ import pytest
 from pytest_forgetting import rootdir_trap, settings
 from pytest_forgetting.errors import ForgettingDetected, ForgettingError
 from pytest_forgetting.markers import MARKER_HELP, MARKER_NAME, capability_of
-from pytest_forgetting.report.junit import WORKER_KEY
+from pytest_forgetting.report.junit import WORKER_KEY, JunitWriteGuard, write_failed
 
 if TYPE_CHECKING:
     from pytest_forgetting.backends.contract import Backend
@@ -77,6 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
         state.session = _new_session(config, values, relative_to)
     except ForgettingError as exc:
         raise pytest.UsageError(f"pytest-forgetting: {settings.name_the_source(config, str(exc))}") from None
+    config.pluginmanager.register(JunitWriteGuard(), "forgetting-junit-write-guard")  # a full disk: one line
 
 
 def _new_session(config: pytest.Config, values: list[str], relative_to: Path) -> "EvaluationSession":
@@ -243,9 +244,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     holm_failures = apply_holm(results)
     folder = settings.get(config, "forgetting_report")
     order = [slot.label for slot in evaluation.candidates]
-    if folder:
-        state.report_files = write_reports(results, Path(folder), models=_models(evaluation), order=order)
-    append_github_summary(results, order=order)
+    try:  # a full disk, a read-only folder: one error line, and the run fails
+        if folder:
+            state.report_files = write_reports(results, Path(folder), models=_models(evaluation), order=order)
+        append_github_summary(results, order=order)
+    except ForgettingError as exc:
+        write_failed(session, str(exc))
     several = len(evaluation.candidates) > 1
     for result in holm_failures:
         report_holm_failure(config, result, with_candidate=several)

@@ -408,6 +408,7 @@ TABLE: list[tuple[str, Callable[[Ctx], str], tuple[str, ...]]] = [
     # -- baselines -------------------------------------------------------------------------------
     ("baseline-malformed-json", call(_baseline('{"entries": {"q1": ')), ("corrupt or incomplete", "--forgetting-update-baseline")),
     ("baseline-wrong-checksum", call(_baseline('{"checksum": "0", "entries": {"1": {}}}')), ("corrupt or incomplete", "re-record")),
+    ("baseline-not-an-object", call(_baseline("[1]")), ("corrupt or incomplete", "--forgetting-update-baseline")),
 ]
 # fmt: on
 

@@ -215,3 +215,73 @@ def test_drift_is_cached_per_model_pair(pytester: pytest.Pytester, tiny_models, 
     other, other_loads, other_drift = run(changed)
     other.stdout.fnmatch_lines(["forgetting cache: 0 item results reused, 9 scored"])
     assert other_loads == 1 and other_drift["generation"] != cold_drift["generation"]
+
+
+def _modules() -> tuple:
+    """The device and cache modules a run imports (through sys.modules: pytester drops modules a run imported)."""
+    import importlib
+
+    return (importlib.import_module("pytest_forgetting.backends.hf.device"),
+            importlib.import_module("pytest_forgetting.storage.cache"))
+
+
+def test_run_key_holds_library_versions_and_device_name(monkeypatch) -> None:
+    from pytest_forgetting.scoring.suites import load_suite
+
+    device, cache = _modules()
+
+    suite = load_suite(ROWS, "multiple_choice", name="sums")
+    same = cache.run_key("f" * 64, "torch.float32", "cpu", suite)
+    assert same == cache.run_key("f" * 64, "torch.float32", "cpu", suite)
+    environment = cache.scoring_environment("cpu")
+    assert set(environment["libraries"]) == {"torch", "transformers", "peft", "tokenizers"}
+    assert environment["device_name"] == device.device_name("cpu") != ""
+    for library in cache.SCORING_LIBRARIES:
+        changed = {**cache.library_versions(), library: "0.0.0-other"}
+        with monkeypatch.context() as patch:
+            patch.setattr(cache, "library_versions", lambda changed=changed: changed)
+            assert cache.run_key("f" * 64, "torch.float32", "cpu", suite) != same, library
+    with monkeypatch.context() as patch:
+        patch.setattr(device, "device_name", lambda device_type: "Another CPU")
+        assert cache.run_key("f" * 64, "torch.float32", "cpu", suite) != same
+    # a served model: the server's libraries are not known here; nothing local enters its key
+    monkeypatch.setattr(device, "device_name", lambda device_type: pytest.fail("asked a device name for remote"))
+    assert cache.scoring_environment("remote") == {}
+    served = cache.run_key("s" * 64, "served", "remote", suite)
+    monkeypatch.setattr(cache, "library_versions", lambda: {"torch": "other"})
+    assert cache.run_key("s" * 64, "served", "remote", suite) == served
+
+
+CHANGES = {
+    **{library: ("library_versions", library) for library in ("torch", "transformers", "peft", "tokenizers")},
+    "device name": ("device_name", None),
+}
+
+
+def test_another_environment_rescores_but_the_baseline_still_loads(project, tiny_models, monkeypatch) -> None:
+    device, cache = _modules()
+
+    baseline = project.path / "baseline"
+    args = ("--tuned-model", str(tiny_models["full"]), "--base-model", str(tiny_models["base"]),
+            "--forgetting-baseline", str(baseline))
+    _, _, first = _run(project, *args, "--forgetting-update-baseline")
+    recorded = json.loads(next(baseline.glob("*.json")).read_text())
+    assert recorded["environment"] == cache.scoring_environment("cpu")
+    warm, _, _ = _run(project, *args, "--forgetting-report=same")
+    warm.stdout.fnmatch_lines(["forgetting cache: 24 item results reused, 0 scored"])
+    assert "notices" not in json.loads((project.path / "same" / "report.json").read_text())
+    versions = cache.library_versions()
+    for name, (what, library) in CHANGES.items():
+        with monkeypatch.context() as patch:
+            if what == "library_versions":
+                patch.setattr(cache, "library_versions", lambda: {**versions, library: "0.0.0-other"})
+            else:
+                patch.setattr(device, "device_name", lambda device_type: "Another CPU")
+            result, counts, again = _run(project, *args, f"--forgetting-report={name}")
+        # the base comes from the baseline (12 reused); the tuned model is scored cold under the new key
+        result.stdout.fnmatch_lines([f"*notice: baseline *.json was recorded with*{'0.0.0-other' if library else 'Another CPU'}*",
+                                     "forgetting cache: 12 item results reused, 12 scored"])
+        assert counts["from_pretrained"] == 1 and again == first
+        notices = json.loads((project.path / name / "report.json").read_text())["notices"]
+        assert len(notices) == 1 and "--forgetting-update-baseline" in notices[0], name
+        assert "Notice:" in (project.path / name / "report.md").read_text()

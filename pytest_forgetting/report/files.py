@@ -1,14 +1,21 @@
 """Report files: ``report.json`` (everything), ``report.md`` (the table), ``plot.png``, and with several
-candidates the sweep (``sweep`` in the JSON, a section of the Markdown, ``sweep.png``)."""
+candidates the sweep (``sweep`` in the JSON, a section of the Markdown, ``sweep.png``).
+
+Each file lands atomically (a temporary file, then ``os.replace``); a folder that cannot be
+written (a full disk, no permission) raises one :class:`ForgettingError` line saying which
+file, where, why and how to fix it, and leaves no temporary file behind.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
+from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.report.tables import markdown_table, sequential_note, several_candidates
 
 if TYPE_CHECKING:
@@ -82,13 +89,34 @@ def _cell(value: Any) -> str:
 
 
 def write_reports(results: Sequence["ComparisonResult"], folder: Path, *,
-                  models: Optional[dict[str, Any]] = None, order: Sequence[str] = ()) -> list[Path]:
+                  models: Optional[dict[str, Any]] = None, order: Sequence[str] = (),
+                  notices: Optional[Sequence[str]] = None) -> list[Path]:
     """Write report.json (strict JSON: NaN and infinities as null), report.md and (with matplotlib) plot.png.
 
     With several candidates (in ``order``), report.json has a ``sweep`` key, report.md the sweep's
-    section, and sweep.png (with matplotlib) is written beside plot.png.
+    section, and sweep.png (with matplotlib) is written beside plot.png. ``notices`` (by default the
+    session's, e.g. a baseline recorded with other library versions) are listed under ``notices``
+    in report.json and as notes in report.md, when there are any.
+
+    Raises ForgettingError (one line) when a file cannot be written.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    if notices is None:
+        from pytest_forgetting.engine.stored import current_notices
+
+        notices = current_notices()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return _write_all(results, folder, models=models, order=order, notices=list(notices))
+    except OSError as exc:
+        from pytest_forgetting.storage.cache import write_failure
+
+        name = re.sub(r"^\.(.+)\.\d+\.tmp$", r"\1", Path(str(exc.filename or "files")).name)
+        raise ForgettingError(write_failure(f"the report ({name})", folder, exc,
+                                            "point --forgetting-report at another folder")) from None
+
+
+def _write_all(results: Sequence["ComparisonResult"], folder: Path, *, models: Optional[dict[str, Any]],
+               order: Sequence[str], notices: list[str]) -> list[Path]:
     from pytest_forgetting import __version__
     from pytest_forgetting.comparison.result import finite
     from pytest_forgetting.report.sweep import plot_sweep, sweep_of
@@ -99,10 +127,13 @@ def write_reports(results: Sequence["ComparisonResult"], folder: Path, *,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "models": models or {}, "results": [r.to_dict() for r in results],
         **({"sweep": sweep.to_dict()} if sweep is not None else {}),
+        **({"notices": notices} if notices else {}),
     })
     text = json.dumps(payload, indent=2, default=str, allow_nan=False)
-    written = [_atomic_write(folder / "report.json", text),
-               _atomic_write(folder / "report.md", markdown(results, order=order))]
+    summary = markdown(results, order=order)
+    if notices:
+        summary += "\n" + "".join(f"> **Notice:** {notice}\n" for notice in notices)
+    written = [_atomic_write(folder / "report.json", text), _atomic_write(folder / "report.md", summary)]
     from pytest_forgetting.report.plot import plot_deltas
 
     images = [plot_deltas(results, folder / "plot.png"),
@@ -115,13 +146,29 @@ def append_github_summary(results: Sequence["ComparisonResult"], *, order: Seque
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target or not results:
         return None
-    with open(target, "a", encoding="utf-8") as handle:
-        handle.write(markdown(results, order=order) + "\n")
+    try:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(markdown(results, order=order) + "\n")
+    except OSError as exc:
+        from pytest_forgetting.storage.cache import write_failure
+
+        raise ForgettingError(write_failure(f"the GitHub step summary ({Path(target).name})", Path(target).parent,
+                                            exc, "unset GITHUB_STEP_SUMMARY")) from None
     return Path(target)
 
 
 def _atomic_write(path: Path, text: str) -> Path:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException as exc:
+        try:
+            temporary.unlink()
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a write error names no file: name the one it was for
+        raise
     return path

@@ -1,8 +1,14 @@
-"""JUnit XML properties of a comparison result (pytest's ``user_properties`` on the test case)."""
+"""JUnit XML properties of a comparison result (pytest's ``user_properties`` on the test case), and write
+failures of the run's files (reports, the JUnit XML) shown as one error line instead of a traceback."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pytest
 
 if TYPE_CHECKING:
     from pytest_forgetting.comparison.result import ComparisonResult
@@ -29,3 +35,51 @@ def junit_properties(result: "ComparisonResult", *, with_candidate: bool = False
     if result.is_target:  # the domain being trained: a drop is reported, not failed
         properties.append(("target", "true"))
     return properties
+
+
+def write_failed(session: pytest.Session, message: str) -> None:
+    """Show a file the run could not write as one error line (no traceback); the run's exit status is then 3.
+
+    Test failures keep their exit status (1): the line says what else went wrong.
+    """
+    reporter = session.config.pluginmanager.getplugin("terminalreporter")
+    line = f"ERROR: pytest-forgetting: {message}"
+    if reporter is not None:
+        reporter.line("")  # end the progress line
+        reporter.write_line(line, red=True, bold=True)
+    else:
+        sys.stderr.write(line + "\n")
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+
+class JunitWriteGuard:
+    """Turns an OSError of pytest's own JUnit XML writer (a full disk) into one error line.
+
+    Innermost of the ``pytest_sessionfinish`` wrappers, so the terminal summary still follows.
+    Any other error passes through untouched.
+    """
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Iterator[Any]:
+        try:
+            return (yield)
+        except OSError as exc:
+            xml = getattr(session.config.option, "xmlpath", None)
+            if not xml or not _raised_in_junitxml(exc):
+                raise
+            from pytest_forgetting.storage.cache import write_failure
+
+            target = Path(os.path.abspath(xml))
+            write_failed(session, write_failure(f"the JUnit XML ({target.name})", target.parent, exc,
+                                                "point --junitxml at another folder"))
+            return None
+
+
+def _raised_in_junitxml(exc: BaseException) -> bool:
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename.endswith(os.path.join("_pytest", "junitxml.py")):
+            return True
+        traceback = traceback.tb_next
+    return False

@@ -1,6 +1,8 @@
-"""Turning ``--device`` and ``--dtype`` settings into torch objects."""
+"""Turning ``--device`` and ``--dtype`` settings into torch objects, and naming the hardware behind a device."""
 
 from __future__ import annotations
+
+import functools
 
 import torch
 
@@ -67,3 +69,50 @@ def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
         warnings.warn("--dtype bfloat16: this CPU has no native bfloat16 (avx512_bf16 or AMX), so it is emulated "
                       "and slower than float32; use --dtype float32 here", stacklevel=2)
     return dtype
+
+
+@functools.lru_cache(maxsize=None)
+def device_name(device_type: str) -> str:
+    """The name of the hardware behind a device type, for the result cache's key (computed once per process).
+
+    ``cuda``: the distinct names of the visible GPUs (``torch.cuda.get_device_name``), sorted and
+    joined with ``+``; ``cpu`` and ``mps``: the processor's model name (``/proc/cpuinfo``'s ``model
+    name``, macOS's ``machdep.cpu.brand_string``, else ``platform.processor()``); another type:
+    its torch module's ``get_device_name()`` where there is one, else the type itself.
+    """
+    if device_type == "cuda" and torch.cuda.is_available():
+        names = {torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())}
+        return "+".join(sorted(names))
+    if device_type in ("cpu", "mps"):
+        return cpu_name()
+    module = getattr(torch, device_type, None)
+    try:
+        return str(module.get_device_name()) if module is not None and hasattr(module, "get_device_name") \
+            else device_type
+    except (RuntimeError, AssertionError):
+        return device_type
+
+
+def cpu_name() -> str:
+    """The processor's model name (``Intel(R) Xeon(R) ...``), or the machine type when none is told."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware", "cpu model") and value.strip():
+                    return " ".join(value.split())
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        import subprocess
+
+        try:
+            found = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
+                                   timeout=5, check=False).stdout.strip()
+            if found:
+                return found
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return platform.processor() or platform.machine() or "unknown cpu"
