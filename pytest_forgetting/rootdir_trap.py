@@ -16,7 +16,7 @@ import pytest
 from pytest_forgetting.settings import OPTIONS
 
 #: pytest's ini file names, in the order it tries them in each folder.
-_INI_NAMES = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyproject.toml",
+INI_NAMES = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyproject.toml",
               "tox.ini", "setup.cfg")
 
 
@@ -112,14 +112,14 @@ def _common_ancestor(invocation_dir: Path, paths: list[str]) -> Path:
 def _find_ini(start: Path) -> Optional[Path]:
     """The first file with a pytest section in ``start`` or its parents, pytest's order."""
     for folder in (start, *start.parents):
-        for name in _INI_NAMES:
+        for name in INI_NAMES:
             candidate = folder / name
-            if candidate.is_file() and _has_pytest_section(candidate):
+            if candidate.is_file() and has_pytest_section(candidate):
                 return candidate
     return None
 
 
-def _has_pytest_section(path: Path) -> bool:
+def has_pytest_section(path: Path) -> bool:
     if path.name in ("pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml"):
         return True  # pytest uses these even when empty
     try:

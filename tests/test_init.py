@@ -168,3 +168,10 @@ def test_a_wheel_carries_the_starter_data_the_command_and_the_plugin(tmp_path, t
     collected = subprocess.run([str(python), "-m", "pytest", "tests/forgetting", "--collect-only", "-q"], cwd=repo,
                                capture_output=True, text=True, timeout=300)
     assert "5 tests collected" in collected.stdout, collected.stdout + collected.stderr
+
+
+def test_an_empty_pytest_toml_counts_as_pytest_settings(tmp_path):
+    (tmp_path / "pytest.toml").write_text("")  # pytest reads it even when empty
+    done = _init(tmp_path, "--adapter", "adapter")
+    assert done.returncode == 0 and not (tmp_path / "pytest.ini").exists(), done.stdout
+    assert "skipped pytest settings (pytest.toml already configures pytest); add under [pytest]" in done.stdout

@@ -36,9 +36,8 @@ WORKFLOW = Path(".github") / "workflows" / "forgetting-pre-merge.yml"
 CACHE_DIR = ".forgetting-cache"
 REPORT_DIR = "forgetting-report"
 IGNORED = (f"{CACHE_DIR}/", f"{REPORT_DIR}/")
-#: Files where pytest reads its configuration (and the section that makes each one count).
-PYTEST_CONFIGS = {"pytest.ini": "[pytest]", "pyproject.toml": "[tool.pytest.ini_options]",
-                  "tox.ini": "[pytest]", "setup.cfg": "[tool:pytest]"}
+#: Where to add the settings, by the file that already configures pytest.
+SECTIONS = {"pyproject.toml": "[tool.pytest.ini_options]", "setup.cfg": "[tool:pytest]"}
 #: The install step of the shipped workflow, replaced by how this environment installed the plugin.
 INSTALL_LINE = 'python -m pip install "pytest-forgetting[plot] @ git+https://github.com/OWNER/pytest-forgetting"'
 
@@ -178,11 +177,13 @@ def _find_adapter(root: Path) -> str:
 def _plan_ini(result: Plan, adapter: str, base_model: Optional[str]) -> None:
     keys = [f"forgetting_tuned_model = {shlex.quote(adapter)}", f"forgetting_cache_dir = {CACHE_DIR}"]
     keys += [f"forgetting_base_model = {shlex.quote(base_model)}"] if base_model else []
-    for name, section in PYTEST_CONFIGS.items():
+    from pytest_forgetting.rootdir_trap import INI_NAMES, has_pytest_section
+
+    for name in INI_NAMES:  # pytest's own order; the first that configures pytest is the one it reads
         path = result.root / name
-        if path.is_file() and section in path.read_text(encoding="utf-8", errors="replace"):
-            result.skipped.append(f"pytest settings ({name} already configures pytest); add under {section}: "
-                                  + "; ".join(keys))
+        if path.is_file() and has_pytest_section(path):
+            result.skipped.append(f"pytest settings ({name} already configures pytest); add under "
+                                  f"{SECTIONS.get(name, '[pytest]')}: " + "; ".join(keys))
             return
     result.write(Path("pytest.ini"), "[pytest]\n# forgetting checks (pytest-forgetting init)\n" + "\n".join(keys) + "\n")
 
