@@ -293,41 +293,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     evaluation = state.session
     if evaluation is None or not evaluation.results or _is_worker(config):
         return
-    from pytest_forgetting.report.tables import sequential_note, text_table
+    from pytest_forgetting.report.terminal import write_summary
 
-    results = evaluation.results
-    terminalreporter.section("forgetting")
-    for line in text_table(results):
-        terminalreporter.write_line(line)
-    note = sequential_note(results)
-    if note:
-        terminalreporter.write_line(note)
-    from pytest_forgetting.report.header import substitutions
-
-    for who, text in substitutions(evaluation).items():
-        terminalreporter.write_line(f"note: {who}: {text}")
-    holm_failures = [f"{r.capability} [{r.candidate}]" if len(evaluation.candidates) > 1 else r.capability
-                     for r in results if r.failed_by_holm]
-    if holm_failures:
-        terminalreporter.write_line(
-            f"Holm correction across capabilities fails: {', '.join(holm_failures)} "
-            "(reported as failed test cases forgetting::holm[...])"
-        )
-    from pytest_forgetting.report.sweep import TITLE, sweep_of
-
-    sweep = sweep_of(results, [slot.label for slot in evaluation.candidates])
-    if sweep is not None:  # several candidates: which one to ship
-        terminalreporter.write_sep("-", TITLE.lower())
-        for line in sweep.lines():
-            terminalreporter.write_line(line)
-    stats = evaluation.stored.stats
-    if evaluation.stored.active and stats.hits + stats.scored:
-        terminalreporter.write_line(f"forgetting cache: {stats.hits} item results reused, {stats.scored} scored")
-    if state.report_files:
-        names = ", ".join(path.name for path in state.report_files)
-        terminalreporter.write_line(f"reports written to {state.report_files[0].parent} ({names})")
-        if not any(path.suffix == ".png" for path in state.report_files):
-            terminalreporter.write_line("no plot.png: install the plot extra (pip install 'pytest-forgetting[plot]')")
+    write_summary(terminalreporter, evaluation, state.report_files)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
