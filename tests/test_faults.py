@@ -37,13 +37,16 @@ def test_more(forgetting):
 #: Active only in a subprocess with FORGETTING_FAULT set: "score:SIG:N" signals after N items scored,
 #: "replace:SIG:K:PART" at the K-th os.replace of a temporary file into a path containing PART.
 FAULT_CONFTEST = """
-import os, signal, time
+import os, signal, threading, time
 from pathlib import Path
 FAULT = os.environ.get("FORGETTING_FAULT")
 def _fire(sig):
     Path("fault-fired").write_text(FAULT)
-    os.kill(os.getpid(), sig)
-    time.sleep(30)  # SIGTERM ends the process here; SIGINT raises KeyboardInterrupt here
+    # to this very thread: os.kill lets the kernel hand the signal to any thread (a busy torch
+    # worker on a loaded machine), and this thread's sleep would then not be cut short
+    signal.pthread_kill(threading.get_ident(), sig)
+    for _ in range(600):  # short sleeps: the handler runs between them wherever the signal landed
+        time.sleep(0.05)  # SIGTERM ends the process here; SIGINT raises KeyboardInterrupt here
     raise SystemExit("the signal was not delivered")
 if FAULT:
     point, name, count, *part = FAULT.split(":")
