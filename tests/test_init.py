@@ -175,3 +175,12 @@ def test_an_empty_pytest_toml_counts_as_pytest_settings(tmp_path):
     done = _init(tmp_path, "--adapter", "adapter")
     assert done.returncode == 0 and not (tmp_path / "pytest.ini").exists(), done.stdout
     assert "skipped pytest settings (pytest.toml already configures pytest); add under [pytest]" in done.stdout
+
+
+def test_without_one_adapter_folder_it_says_what_it_assumed(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "adapter_config.json").write_text("{}")
+    done = _init(tmp_path, "--dry-run")
+    assert ("note: 2 folders hold adapter_config.json (a, b); the checks test 'adapter': pass --adapter PATH"
+            in done.stdout), done.stdout

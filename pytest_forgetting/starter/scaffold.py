@@ -118,9 +118,16 @@ def plan(root: Path, adapter: Optional[str] = None, base_model: Optional[str] = 
     root = Path(root)
     if not root.is_dir():
         raise ForgettingError(f"init: {root} is not a folder; run it in your repository or give --root PATH")
-    adapter = _checked("--adapter", adapter or _find_adapter(root))
-    base_model = _checked("--base-model", base_model) if base_model else None
     result = Plan(root)
+    if not adapter:
+        found = _find_adapters(root)
+        adapter = found[0] if len(found) == 1 else "adapter"
+        if len(found) != 1:
+            result.notes.append(f"note: {len(found) or 'no'} folders hold adapter_config.json"
+                                f"{' (' + ', '.join(found) + ')' if found else ''}; the checks test 'adapter': "
+                                "pass --adapter PATH, or edit pytest.ini and the workflow file")
+    adapter = _checked("--adapter", adapter)
+    base_model = _checked("--base-model", base_model) if base_model else None
     result.write(CHECKS_DIR / "checks.toml", CHECKS_HEADER + _starter_checks_body())
     result.write(CHECKS_DIR / "test_forgetting.py", TEST_FILE)
     _plan_ini(result, adapter, base_model)
@@ -161,8 +168,8 @@ def _starter_checks_body() -> str:
     return text[text.index("[[checks]]"):]  # its own header speaks of the plugin's folder
 
 
-def _find_adapter(root: Path) -> str:
-    """The one folder under ``root`` holding ``adapter_config.json`` (three levels deep), else ``adapter``."""
+def _find_adapters(root: Path) -> list[str]:
+    """The folders under ``root`` (three levels deep) holding ``adapter_config.json``."""
     found = []
     for folder, children, files in os.walk(root):
         depth = len(Path(folder).relative_to(root).parts)
@@ -171,7 +178,7 @@ def _find_adapter(root: Path) -> str:
             children[:] = []
         if "adapter_config.json" in files:
             found.append(Path(folder).relative_to(root).as_posix() or ".")
-    return found[0] if len(found) == 1 else "adapter"
+    return sorted(found)
 
 
 def _plan_ini(result: Plan, adapter: str, base_model: Optional[str]) -> None:
