@@ -42,9 +42,9 @@ from pathlib import Path
 FAULT = os.environ.get("FORGETTING_FAULT")
 def _fire(sig):
     Path("fault-fired").write_text(FAULT)
-    # to this very thread: os.kill lets the kernel hand the signal to any thread (a busy torch
-    # worker on a loaded machine), and this thread's sleep would then not be cut short
-    signal.pthread_kill(threading.get_ident(), sig)
+    if sig == signal.SIGINT:  # Ctrl-C's own handling, even where this run inherited SIGINT ignored (a
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # job started with & outside job control)
+    signal.pthread_kill(threading.get_ident(), sig)  # to this very thread, so that its sleep is cut short
     for _ in range(600):  # short sleeps: the handler runs between them wherever the signal landed
         time.sleep(0.05)  # SIGTERM ends the process here; SIGINT raises KeyboardInterrupt here
     raise SystemExit("the signal was not delivered")
