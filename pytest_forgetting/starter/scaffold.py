@@ -236,7 +236,8 @@ def install_requirement() -> Optional[str]:
 
 def _plan_gitignore(result: Plan) -> None:
     path = result.root / ".gitignore"
-    present = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    present = text.splitlines()
     missing = [entry for entry in IGNORED if entry not in present and entry.rstrip("/") not in present]
     if not missing:
         result.skipped.append(".gitignore (already ignores the cache and report folders)")
@@ -244,5 +245,5 @@ def _plan_gitignore(result: Plan) -> None:
     if not path.exists():
         result.writes[Path(".gitignore")] = "\n".join(missing) + "\n"
         return
-    lead = "" if not present or path.read_text(encoding="utf-8").endswith("\n") else "\n"
+    lead = "" if not text or text.endswith("\n") else "\n"
     result.appends[Path(".gitignore")] = lead + "\n".join(missing) + "\n"
