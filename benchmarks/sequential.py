@@ -16,6 +16,11 @@ float32 on CPU, no result cache (``--no-forgetting-cache``):
   and prints the wall times, the ratios to the cold run (targets: cold on <= 0.5x,
   pre-merge on <= 0.3x), every capability's verdict in each run (which must agree), and the
   items each capability was decided on.
+* ``--large N``: the three targets on one large suite, where looks pay: N held-out
+  clause-reading questions from the adapters' contract generator (``scripts/contract_data.py``,
+  a seed no example suite or training run uses), checked as a plain capability (tolerance
+  0.05, non-inferiority). Per adapter: cold off (writing a baseline), cold on, pre-merge on,
+  and two lm-eval runs on the same items, each in its own process.
 * ``--lm-eval``: time to verdict on the example suites' multiple-choice capabilities
   (knowledge, language, contract review; 708 items): two lm-evaluation-harness runs, as a
   user would compare base and tuned (each its own process: import, load, score at batch size
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -69,7 +75,9 @@ def pytest_run(adapter: Path, workdir: Path, label: str, *extra: str, tests: tup
     if not (report / "report.json").exists():
         raise SystemExit(f"the {label} run failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
     results = json.loads((report / "report.json").read_text())["results"]
-    capabilities = {r["capability"]: {"verdict": r["verdict"], "n": r["n"], "of": r.get("suite_size") or r["n"]}
+    capabilities = {r["capability"]: {"verdict": r["verdict"], "n": r["n"], "of": r.get("suite_size") or r["n"],
+                                      "binary": r["binary"], "tolerance_abs": r["tolerance_abs"],
+                                      "alpha": r["test_alpha"], "policy": r["policy"], "test": r["test"].split("::")[-1]}
                     for r in results}
     tests = {case.get("name"): float(case.get("time", 0)) for case in ET.parse(f"{report}.xml").iter("testcase")}
     return {"seconds": round(seconds, 1), "exit": done.returncode, "capabilities": capabilities, "tests": tests}
@@ -98,27 +106,54 @@ def example_suites(adapter_name: str, workdir: Path) -> dict:
     seen = sum(c["n"] for c in cold_on["capabilities"].values())
     total = sum(c["of"] for c in cold_on["capabilities"].values())
     print(f"  items decided on (cold, on): {seen} of {total} ({seen / total:.2f})")
-    return {"runs": runs, "same_verdicts": same}
+    floor = information_floor(cold_off)
+    print(f"  information floor (fewest items any level-alpha test needs for each verdict, time scaled by items):"
+          f" {floor['seconds']:.1f} s, {floor['seconds'] / cold_off['seconds']:.2f}x of cold, off")
+    for capability, n in sorted(floor["items"].items()):
+        print(f"    {capability:<31}{n:>5} of {cold_off['capabilities'][capability]['of']}")
+    return {"runs": runs, "same_verdicts": same, "floor": floor}
+
+
+def fewest_items(verdict: str, binary: bool, tolerance: float, alpha: float, size: int) -> int:
+    """The fewest items with which any level-``alpha`` test can show ``verdict``, at best.
+
+    Paired 0/1 scores differ by -1, 0 or 1 per item. A pass shows the drop is within the
+    tolerance. On data where every item agrees (what a careful adapter gives: 0 to 3 of
+    300 items differ), a null model at the boundary (a share ``tolerance`` of items
+    forgotten, none gained) produces those data with probability ``(1 - tolerance)^n``, so
+    no level-``alpha`` test passes on them before that falls to ``alpha``. A fail, on the
+    data most in its favour (every item forgotten), needs ``((1 + tolerance) / 2)^n <= alpha``
+    (the null model forgetting that share and gaining the rest). A metric without a finite
+    range (NLL, KL) has no finite-sample pass at all (a few extreme items can hide in the
+    rest of the suite), so it needs every item to pass.
+    """
+    if not binary:
+        return size if verdict == "pass" else min(size, 2)
+    chance = (1.0 - tolerance) if verdict == "pass" else (1.0 + tolerance) / 2.0
+    return min(size, math.ceil(math.log(alpha) / math.log(chance)))
+
+
+def information_floor(cold_off: dict) -> dict:
+    """The cold run's wall time if every capability stopped at :func:`fewest_items` (its test's time scaled).
+
+    A lower bound on any sequential procedure's time with these suites and verdicts: start-up
+    and model loading are scaled down with the items too, and no chunking cost is counted.
+    A ``significant`` pass is counted as a shown non-inferiority (without that, it needs no
+    items at all: that policy passes unless a drop is shown).
+    """
+    items, saved = {}, 0.0
+    for capability, c in cold_off["capabilities"].items():
+        n = fewest_items(c["verdict"], c["binary"], c["tolerance_abs"], c["alpha"], c["of"])
+        items[capability] = n
+        saved += cold_off["tests"].get(c["test"], 0.0) * (1.0 - n / c["of"])
+    return {"seconds": round(cold_off["seconds"] - saved, 1), "items": items}
 
 
 def lm_eval_comparison(adapter_name: str, workdir: Path) -> dict:
-    from pytest_forgetting.embedded import ensure_embedded_model
-
-    base_dir = str(ensure_embedded_model())
-    adapter = str(ADAPTERS / adapter_name)
     suites = [(str(ROOT / "pytest_forgetting/starter/data/knowledge.jsonl"), False),
               (str(ROOT / "pytest_forgetting/starter/data/language.jsonl"), True),
               (str(ROOT / "example_suites/data/contract_review.jsonl"), False)]
-    timings = {}
-    started = time.perf_counter()
-    for label, kwargs in (("lm-eval base", {}), ("lm-eval tuned", {"peft": adapter})):
-        script = LM_EVAL_RUN.format(benchmarks=str(ROOT / "benchmarks"), suites=suites, model=base_dir, kwargs=kwargs)
-        t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=ENV)
-        if done.returncode:
-            raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
-        timings[label] = round(time.perf_counter() - t0, 1)
-    timings["lm-eval, both"] = round(time.perf_counter() - started, 1)
+    timings = lm_eval_runs(ADAPTERS / adapter_name, suites)
     on = pytest_run(ADAPTERS / adapter_name, workdir, f"{adapter_name}-mc-on", "--forgetting-sequential=on",
                     tests=tuple(MC_TESTS))
     off = pytest_run(ADAPTERS / adapter_name, workdir, f"{adapter_name}-mc-off", "--forgetting-sequential=off",
@@ -132,11 +167,78 @@ def lm_eval_comparison(adapter_name: str, workdir: Path) -> dict:
     return {"timings": timings, "ours_on": on, "ours_off": off}
 
 
+LARGE_TEST = """
+from pytest_forgetting import capability
+
+
+@capability("contract review (large)", tolerance=0.05)
+def test_large_suite(forgetting):
+    forgetting.check(forgetting.suite({path!r}, "multiple_choice"))
+"""
+#: The large suite's seed: held out from the example suites' (7) and the training data's purpose tag.
+LARGE_SEED = 101
+
+
+def lm_eval_runs(adapter: Path, suites: list) -> dict:
+    """Two lm-eval runs (base, then tuned with ``peft=``), each its own process; their wall times."""
+    from pytest_forgetting.embedded import ensure_embedded_model
+
+    timings, started = {}, time.perf_counter()
+    for label, kwargs in (("lm-eval base", {}), ("lm-eval tuned", {"peft": str(adapter)})):
+        script = LM_EVAL_RUN.format(benchmarks=str(ROOT / "benchmarks"), suites=suites,
+                                    model=str(ensure_embedded_model()), kwargs=kwargs)
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=ENV)
+        if done.returncode:
+            raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
+        timings[label] = round(time.perf_counter() - t0, 1)
+    timings["lm-eval, both"] = round(time.perf_counter() - started, 1)
+    return timings
+
+
+def large_suite(adapter_name: str, workdir: Path, size: int) -> dict:
+    """The three targets on one suite of ``size`` items (see the module docstring)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from contract_data import contract_mc_items
+    finally:
+        sys.path.pop(0)
+    data = workdir / f"contract_large_{size}.jsonl"
+    if not data.exists():
+        data.write_text("".join(json.dumps(row) + "\n" for row in contract_mc_items(size, seed=LARGE_SEED)))
+    test = workdir / "large" / "test_large_suite.py"
+    test.parent.mkdir(exist_ok=True)
+    test.write_text(LARGE_TEST.format(path=str(data)))
+    adapter, baseline = ADAPTERS / adapter_name, workdir / f"{adapter_name}-large-baseline"
+    tests = (str(test), f"--rootdir={test.parent}")
+    off = pytest_run(adapter, workdir, f"{adapter_name}-large-off", "--forgetting-sequential=off",
+                     f"--forgetting-baseline={baseline}", "--forgetting-update-baseline", tests=tests)
+    on = pytest_run(adapter, workdir, f"{adapter_name}-large-on", "--forgetting-sequential=on", tests=tests)
+    pre = pytest_run(adapter, workdir, f"{adapter_name}-large-premerge", "--forgetting-sequential=on",
+                     f"--forgetting-baseline={baseline}", tests=tests)
+    lm_eval = lm_eval_runs(adapter, [(str(data), False)])
+    (capability, c_off), = off["capabilities"].items()
+    c_on, c_pre = on["capabilities"][capability], pre["capabilities"][capability]
+    same = c_off["verdict"] == c_on["verdict"] == c_pre["verdict"]
+    print(f"\n== {adapter_name}: one suite of {size} items ({capability}); verdict {c_off['verdict']}"
+          f"{' in every run' if same else ', runs DIFFER'}")
+    print(f"  cold, off        {off['seconds']:7.1f} s  {size} items per model")
+    print(f"  cold, on         {on['seconds']:7.1f} s  {on['seconds'] / off['seconds']:.2f}x of cold, off (target <= 0.5x);"
+          f" decided after {c_on['n']} of {size}")
+    print(f"  pre-merge, on    {pre['seconds']:7.1f} s  {pre['seconds'] / off['seconds']:.2f}x of cold, off (target <= 0.3x);"
+          f" decided after {c_pre['n']} of {size}")
+    print(f"  lm-eval, both    {lm_eval['lm-eval, both']:7.1f} s  (base {lm_eval['lm-eval base']} s, tuned "
+          f"{lm_eval['lm-eval tuned']} s): {lm_eval['lm-eval, both'] / on['seconds']:.2f}x of ours on (target >= 4x), "
+          f"{lm_eval['lm-eval, both'] / off['seconds']:.2f}x of ours off")
+    return {"runs": {"cold, off": off, "cold, on": on, "pre-merge, on": pre}, "lm-eval": lm_eval, "same_verdicts": same}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adapters", default="careful,aggressive")
     parser.add_argument("--lm-eval", action="store_true", help="also time two lm-eval runs against ours")
     parser.add_argument("--skip-example-suites", action="store_true")
+    parser.add_argument("--large", type=int, metavar="N", help="also measure the targets on one suite of N items")
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
     args = parser.parse_args(argv)
     from pytest_forgetting.embedded import ensure_embedded_model
@@ -150,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures[name] = example_suites(name, workdir)
             if args.lm_eval:
                 figures[f"{name} lm-eval"] = lm_eval_comparison(name, workdir)
+            if args.large:
+                figures[f"{name} large"] = large_suite(name, workdir, args.large)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.out:

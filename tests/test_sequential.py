@@ -132,6 +132,24 @@ def test_clear_answers_stop_early() -> None:
     assert forgot["sequential"] == 0.0 and forgot["items"] < 0.4
 
 
+@pytest.mark.parametrize("tolerance", [0.05, 0.10])
+def test_no_early_pass_before_any_valid_test_could_pass(tolerance) -> None:
+    # With every item agreeing, a null model at the boundary (a share `tolerance` forgotten)
+    # gives those data with probability (1 - tolerance)^n: no level-alpha test passes before
+    # that is below alpha (59 items at 0.05, 29 at 0.10). Looks every 5 items must respect it,
+    # and still stop early (benchmarks/sequential.py reports this floor for the example suites).
+    floor = math.ceil(math.log(0.05) / math.log(1 - tolerance))
+    fine = SequentialSettings(enabled=True, min_look=5, max_looks=80)
+    decision = resolve_decision(tolerance=tolerance)
+    agree = [1.0, 0.0] * 200
+    result = decide_sequentially(agree, agree, decision, metric=ACC, template=TEMPLATE,
+                                 plan=plan_looks(len(agree), "floor", fine))
+    assert result.passed and floor <= result.n < len(agree)
+    forgot = decide_sequentially([1.0] * 400, [0.0] * 400, decision, metric=ACC, template=TEMPLATE,
+                                 plan=plan_looks(400, "floor", fine))
+    assert not forgot.passed and math.log(0.05) / math.log((1 + tolerance) / 2) <= forgot.n < 400
+
+
 def test_continuous_bounded_metric_keeps_alpha_at_the_null_boundary() -> None:
     """A ROUGE-like score in [0, 1] (paired bootstrap at the last look, normal bounds before)."""
     rouge = Metric("rouge", higher_is_better=True, binary=False, unit="", low=0.0, high=1.0)
