@@ -453,6 +453,47 @@ def test_map_batched_returns_results_in_input_order() -> None:
     assert seen[0] == [1, 3, 8]  # longest first, ties in input order
 
 
+def test_bounded_padding_ends_an_automatic_batch_at_a_much_shorter_row() -> None:
+    items = list(range(8))
+    lengths = [30, 100, 74, 90, 50, 80, 40, 60]
+    seen = []
+
+    def run(batch):
+        seen.append([lengths[i] for i in batch])
+        return [item * 10 for item in batch]
+
+    cpu = torch.device("cpu")
+    assert map_batched(items, lengths, run, batch_size=None, device=cpu, bound_padding=True) == [i * 10 for i in items]
+    # each batch's rows at least 75% as long as its longest (MAX_PADDING 0.25): 74 < 75, 50 < 55.5, 30 < 37.5
+    assert seen == [[100, 90, 80], [74, 60], [50, 40], [30]]
+    seen.clear()
+    map_batched(items, lengths, run, batch_size=None, device=cpu)  # not asked: one automatic batch
+    assert seen == [sorted(lengths, reverse=True)]
+    seen.clear()
+    map_batched(items, lengths, run, batch_size=3, device=cpu, bound_padding=True)  # a fixed size is kept
+    assert [len(b) for b in seen] == [3, 3, 2]
+
+
+def test_bounded_padding_leaves_multiple_choice_scores_as_they_were(pair, monkeypatch) -> None:
+    from pytest_forgetting.backends.hf import batching
+
+    from pytest_forgetting.backends.hf.kv import inner
+
+    suite = load_suite(MC_ROWS, "multiple_choice")
+    passes: list[int] = []
+    hook = inner(pair[1].shared.model).register_forward_pre_hook(lambda *_: passes.append(1))
+    try:
+        bounded = score_multiple_choice(pair[1], suite)
+        bounded_passes = len(passes)
+        monkeypatch.setattr(batching, "MAX_PADDING", None)
+        unbounded = score_multiple_choice(pair[1], suite)
+    finally:
+        hook.remove()
+    assert bounded_passes > len(passes) - bounded_passes  # the bound split the batch
+    assert [r["loglikelihoods"] for r in bounded.records] == [close(r["loglikelihoods"]) for r in unbounded.records]
+    assert bounded.metrics == unbounded.metrics
+
+
 def test_out_of_memory_halves_an_automatic_batch() -> None:
     runner = FlakyRunner(fits=3)
     items = list(range(20))

@@ -297,7 +297,8 @@ class HFBackend(Backend):
             return results
 
         lengths = [len(inp) for inp, _ in inputs]
-        return map_batched(inputs, lengths, run, batch_size=batch_size or self.batch_size, device=self.device)
+        return map_batched(inputs, lengths, run, batch_size=batch_size or self.batch_size, device=self.device,
+                           bound_padding=True)
 
     def loglikelihood_groups(self, groups: Sequence[tuple[str, Sequence[str]]], *,
                              batch_size: Optional[int] = None) -> list[list[Loglikelihood]]:

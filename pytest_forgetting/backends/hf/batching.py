@@ -14,6 +14,13 @@ R = TypeVar("R")
 #: Tokens per batch that automatic batching aims for (per device type).
 TOKEN_BUDGET = {"cpu": 8192, "cuda": 65536}
 MAX_AUTO_BATCH = 64
+#: Where a caller asks for it (log-likelihood scoring), an automatic batch ends at the first
+#: row shorter than ``1 - MAX_PADDING`` of the batch's longest: padded positions cost as much
+#: as real ones. Scored whole, a suite sorted by length rarely reaches the bound; scored in a
+#: sequential verdict's seeded chunks, one chunk spans the suite's whole spread of lengths
+#: (measured by ``benchmarks/chunk_padding.py``). Generation keeps its batches whole: a
+#: decoding step costs about as much for few rows as for many.
+MAX_PADDING: Optional[float] = 0.25
 
 
 def auto_batch_size(device: torch.device, longest: int) -> int:
@@ -48,6 +55,16 @@ def is_out_of_memory(exc: BaseException) -> bool:
         return False
     message = str(exc).lower()
     return any(text in message for text in _OOM_MESSAGES)
+
+
+def _rows_within_padding(lengths: Sequence[int], order: Sequence[int], position: int, size: int,
+                         padding: float) -> int:
+    """How many of the (longest-first) rows from ``position`` on, at most ``size``, are within ``padding`` of the first."""
+    shortest = (1.0 - padding) * lengths[order[position]]
+    end, last = position + 1, min(len(order), position + size)
+    while end < last and lengths[order[end]] >= shortest:
+        end += 1
+    return end - position
 
 
 class _BackOff:
@@ -88,6 +105,7 @@ def map_batched(
     *,
     batch_size: int | None,
     device: torch.device,
+    bound_padding: bool = False,
 ) -> list[R]:
     """Apply ``run_batch`` to length-sorted batches and return results in input order.
 
@@ -95,7 +113,8 @@ def map_batched(
     whenever a batch runs out of memory (down to 1, where the error is re-raised). The
     halved size is kept for the batches after it (for the rest of the call, or of an
     enclosing :func:`keep_reduced_batch_size` block), so one out-of-memory error is not
-    met again on every following batch.
+    met again on every following batch. With ``bound_padding`` an automatic batch also ends
+    at the first row shorter than ``1 - MAX_PADDING`` of its longest (a fixed size is kept).
     """
     results: list[R | None] = [None] * len(items)
     order = sorted(range(len(items)), key=lambda i: (-lengths[i], i))
@@ -105,6 +124,8 @@ def map_batched(
     while position < len(order):
         size = batch_size if fixed else back_off.limit(auto_batch_size(device, lengths[order[position]]))
         assert size is not None
+        if bound_padding and not fixed and MAX_PADDING is not None:
+            size = _rows_within_padding(lengths, order, position, size, MAX_PADDING)
         while True:
             chunk = order[position : position + size]
             try:

@@ -89,7 +89,7 @@ def loglikelihood_groups(backend: "HFBackend", groups: Sequence[tuple[str, Seque
     lengths = [len(ctx) + sum(len(c) - 1 for c in conts) for _, ctx, conts in packed]
     for (index, _, _), scored in zip(packed, map_batched(packed, lengths, run,
                                                           batch_size=batch_size or backend.batch_size,
-                                                          device=backend.device)):
+                                                          device=backend.device, bound_padding=True)):
         results[index] = [scored[slot] for slot in slots[index]]
     return results  # type: ignore[return-value]
 
