@@ -1,6 +1,6 @@
 """Sequential verdicts: wall time and items scored on the example suites, and time to verdict against lm-eval.
 
-    python benchmarks/sequential.py [--adapters careful,aggressive] [--lm-eval] [--skip-example-suites]
+    python benchmarks/sequential.py [--adapters careful,aggressive] [--lm-eval] [--large N] [--skip-example-suites] [--out FILE]
 
 Everything runs one after another in fresh processes, on the embedded SmolLM2-135M-Instruct,
 float32 on CPU, no result cache (``--no-forgetting-cache``):
