@@ -77,7 +77,7 @@ def pytest_run(adapter: Path, workdir: Path, label: str, *extra: str, tests: tup
     results = json.loads((report / "report.json").read_text())["results"]
     capabilities = {r["capability"]: {"verdict": r["verdict"], "n": r["n"], "of": r.get("suite_size") or r["n"],
                                       "binary": r["binary"], "tolerance_abs": r["tolerance_abs"],
-                                      "alpha": r["test_alpha"], "policy": r["policy"], "test": r["test"].split("::")[-1]}
+                                      "alpha": r["test_alpha"], "test": r["test"].split("::")[-1]}
                     for r in results}
     tests = {case.get("name"): float(case.get("time", 0)) for case in ET.parse(f"{report}.xml").iter("testcase")}
     return {"seconds": round(seconds, 1), "exit": done.returncode, "capabilities": capabilities, "tests": tests}
@@ -183,10 +183,9 @@ def lm_eval_runs(adapter: Path, suites: list) -> dict:
     """Two lm-eval runs (base, then tuned with ``peft=``), each its own process; their wall times."""
     from pytest_forgetting.embedded import ensure_embedded_model
 
-    timings, started = {}, time.perf_counter()
+    model, timings, started = str(ensure_embedded_model()), {}, time.perf_counter()
     for label, kwargs in (("lm-eval base", {}), ("lm-eval tuned", {"peft": str(adapter)})):
-        script = LM_EVAL_RUN.format(benchmarks=str(ROOT / "benchmarks"), suites=suites,
-                                    model=str(ensure_embedded_model()), kwargs=kwargs)
+        script = LM_EVAL_RUN.format(benchmarks=str(ROOT / "benchmarks"), suites=suites, model=model, kwargs=kwargs)
         t0 = time.perf_counter()
         done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=ENV)
         if done.returncode:
