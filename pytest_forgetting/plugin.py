@@ -23,6 +23,7 @@ from pytest_forgetting.report.junit import WORKER_KEY, JunitWriteGuard, write_fa
 if TYPE_CHECKING:
     from pytest_forgetting.backends.contract import Backend
     from pytest_forgetting.backends.spec import LoadOptions, ModelSpec
+    from pytest_forgetting.comparison.sequential import SequentialSettings
     from pytest_forgetting.engine.models import ModelSlot
     from pytest_forgetting.engine.session import EvaluationSession
     from pytest_forgetting.fixture import Forgetting
@@ -122,8 +123,16 @@ def _new_session(config: pytest.Config, values: list[str], relative_to: Path) ->
         base_spec, specs, options=options, cache=_cache(config), baseline=baseline, update_baseline=update,
         registry=lambda: build_registry(config.hook), loader=lambda spec, opts, base: _load(config, spec, opts, base),
         loader_names=_custom_loaders(config), tolerance=defaults.tolerance, alpha=defaults.alpha,
-        policy=defaults.policy, sequential=bool(settings.get(config, "forgetting_sequential")),
+        policy=defaults.policy, sequential=_sequential(config),
     )
+
+
+def _sequential(config: pytest.Config) -> "SequentialSettings":
+    """Sequential verdicts as the command line and ini ask (off unless ``--forgetting-sequential=on``)."""
+    from pytest_forgetting.comparison.sequential import SequentialSettings
+
+    spending = settings.get(config, "forgetting_sequential_spending") or "obrien-fleming"
+    return SequentialSettings(enabled=bool(settings.get(config, "forgetting_sequential")), spending=spending)
 
 
 def _cache(config: pytest.Config) -> Any:

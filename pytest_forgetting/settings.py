@@ -100,6 +100,13 @@ def parse_sequential(value: str) -> bool:
     return parse(value)
 
 
+def parse_spending(value: str) -> str:
+    """A spending function's name (see :func:`pytest_forgetting.comparison.sequential.parse_spending`)."""
+    from pytest_forgetting.comparison.sequential import parse_spending as parse
+
+    return parse(value)
+
+
 @dataclass(frozen=True)
 class _Option:
     flag: str
@@ -152,6 +159,10 @@ OPTIONS = (
             "on: score items in a seeded random order, in chunks, and stop a capability once it is decided "
             "at the promised error rates (group-sequential, O'Brien-Fleming spending); off: every item [off]",
             parse_sequential),
+    _Option("--forgetting-sequential-spending", "forgetting_sequential_spending", "forgetting_sequential_spending",
+            "how sequential verdicts spend alpha over the looks: obrien-fleming (stops late, keeps the "
+            "fixed design's power), hwang-shih-decani (gamma -2: stops a clear case sooner for a little power) "
+            "or pocock (soonest, a stricter last look) [obrien-fleming]", parse_spending),
     _Option("--forgetting-request-concurrency", "forgetting_request_concurrency", "forgetting_request_concurrency",
             "requests in flight at once to a served model (openai:... or openai+http://...) [4]",
             lambda v: parse_count(v, least=1, what="request concurrency")),

@@ -271,6 +271,10 @@ TABLE: list[tuple[str, Callable[[Ctx], str], tuple[str, ...]]] = [
     ("cli-alpha", cli(["--forgetting-alpha", "0.7"]), ("alpha '0.7'", "between 0 and 0.5")),
     ("cli-policy", cli(["--forgetting-policy", "strict"]), ("'strict'", "non-inferiority, significant")),
     ("cli-sequential", cli(["--forgetting-sequential", "sometimes"]), ("sometimes", "on", "off")),
+    ("cli-sequential-spending", cli(["--forgetting-sequential-spending", "obf"]),
+     ("'obf'", "obrien-fleming, hwang-shih-decani or pocock")),
+    ("ini-sequential-spending", cli(ini="[pytest]\nforgetting_sequential_spending = linear\n"),
+     ("ini forgetting_sequential_spending", "'linear'", "obrien-fleming")),
     ("cli-concurrency-zero", cli(["--forgetting-request-concurrency", "0"]), ("'0'", "integer >= 1")),
     ("cli-retries-double-minus", cli(["--forgetting-request-retries=--5"]), ("'--5'", "integer >= 0")),  # fixed: ValueError
     ("cli-timeout-underscore", cli(["--forgetting-request-timeout=1_0"]), ("'1_0'", "positive number of seconds")),  # fixed

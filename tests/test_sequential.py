@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from pytest_forgetting.comparison.decision import resolve_decision
 from pytest_forgetting.comparison.sequential import (
@@ -35,16 +36,23 @@ def test_boundaries_match_published_values() -> None:
     fractions = [0.2, 0.4, 0.6, 0.8, 1.0]
     assert boundaries(fractions, 0.025) == pytest.approx([4.877, 3.357, 2.680, 2.290, 2.031], abs=2e-3)
     assert boundaries(fractions, 0.025, "pocock") == pytest.approx([2.438, 2.427, 2.410, 2.397, 2.386], abs=2e-3)
+    # Hwang-Shih-DeCani, gamma -2: the first look's bound is the fixed-sample one at the level spent by then
+    hsd = boundaries(fractions, 0.025, "hwang-shih-decani")
+    first = 0.025 * math.expm1(0.4) / math.expm1(2.0)
+    assert hsd[0] == pytest.approx(float(scipy_stats.norm.isf(first)), abs=1e-6)
+    obf, pocock = boundaries(fractions, 0.025), boundaries(fractions, 0.025, "pocock")
+    assert pocock[0] < hsd[0] < obf[0] and obf[-1] < hsd[-1] < pocock[-1]  # between the two, early and last
     assert boundaries([1.0], 0.05) == pytest.approx([1.6449], abs=1e-4)  # one look: the fixed-sample test
     assert spent(0.0, 0.05) == 0.0 and spent(1.0, 0.05) == pytest.approx(0.05)
     assert nominal_levels(fractions, 0.05)[-1] < 0.05  # the last look pays for the earlier ones
 
 
-def test_boundaries_keep_alpha_over_all_looks() -> None:
+@pytest.mark.parametrize("spending", ["obrien-fleming", "hwang-shih-decani", "pocock"])
+def test_boundaries_keep_alpha_over_all_looks(spending) -> None:
     """Brownian motion with zero drift crosses some look's boundary with probability alpha."""
     rng = np.random.default_rng(11)
     fractions = np.array([k / 8 for k in range(1, 9)])
-    c = np.array(boundaries(fractions, 0.05))
+    c = np.array(boundaries(fractions, 0.05, spending))
     steps = np.diff(np.concatenate([[0.0], fractions]))
     paths = np.cumsum(rng.standard_normal((40_000, fractions.size)) * np.sqrt(steps), axis=1)
     crossed = (paths / np.sqrt(fractions) >= c).any(axis=1).mean()
@@ -89,13 +97,14 @@ def _binary_pairs(rng: np.random.Generator, n: int, forgotten: float, gained: fl
     return base.tolist(), tuned.tolist()
 
 
-def _simulate(draw, metric: Metric, tolerance: float, reps: int, n: int, seed: int) -> dict[str, float]:
+def _simulate(draw, metric: Metric, tolerance: float, reps: int, n: int, seed: int,
+              settings: SequentialSettings = ON) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     decision = resolve_decision(tolerance=tolerance)
     sequential_pass = fixed_pass = items = 0
     for rep in range(reps):
         base, tuned = draw(rng, n)
-        plan = plan_looks(n, f"rep{rep}", ON)
+        plan = plan_looks(n, f"rep{rep}", settings)
         result = decide_sequentially(base, tuned, decision, metric=metric, template=TEMPLATE, plan=plan)
         sequential_pass += result.passed
         fixed_pass += decide(base, tuned, decision, metric=metric, template=TEMPLATE).passed
@@ -107,22 +116,40 @@ def _margin(rate: float, reps: int) -> float:
     return 3 * math.sqrt(rate * (1 - rate) / reps)
 
 
-def test_binary_false_pass_stays_within_alpha_at_the_null_boundary() -> None:
+#: The spending functions whose power the tests below hold to the fixed design's (Pocock's is lower).
+KEEP_POWER = [ON, SequentialSettings(enabled=True, spending="hwang-shih-decani")]
+
+
+@pytest.mark.parametrize("settings", KEEP_POWER, ids=lambda s: s.spending)
+def test_binary_false_pass_stays_within_alpha_at_the_null_boundary(settings) -> None:
     # true delta = gained - forgotten = -0.05 = -tolerance: every pass is a false pass
     reps = 500
-    rates = _simulate(lambda rng, n: _binary_pairs(rng, n, 0.10, 0.05), ACC, 0.05, reps, 300, seed=1)
+    rates = _simulate(lambda rng, n: _binary_pairs(rng, n, 0.10, 0.05), ACC, 0.05, reps, 300, seed=1,
+                      settings=settings)
     assert rates["sequential"] <= 0.05 + _margin(0.05, reps)
     assert rates["sequential"] <= rates["fixed"] + _margin(0.05, reps)
 
 
-def test_binary_equal_models_fail_about_as_often_as_the_fixed_design() -> None:
+@pytest.mark.parametrize("settings", KEEP_POWER, ids=lambda s: s.spending)
+def test_binary_equal_models_fail_about_as_often_as_the_fixed_design(settings) -> None:
     # delta 0 with 10% discordance: MDE at n=300 is about 4.8 points < tolerance 5 (power > 80%)
     reps = 400
-    rates = _simulate(lambda rng, n: _binary_pairs(rng, n, 0.05, 0.05), ACC, 0.05, reps, 300, seed=2)
+    rates = _simulate(lambda rng, n: _binary_pairs(rng, n, 0.05, 0.05), ACC, 0.05, reps, 300, seed=2,
+                      settings=settings)
     false_fail, fixed_false_fail = 1 - rates["sequential"], 1 - rates["fixed"]
     assert false_fail <= 0.2 + _margin(0.2, reps)  # what the MDE promises at 80% power
-    assert false_fail <= fixed_false_fail + 0.05  # O'Brien-Fleming costs a little power, not more
+    assert false_fail <= fixed_false_fail + 0.05  # the spending costs a little power, not more
     assert rates["items"] < 0.9  # and scores fewer items
+
+
+def test_earlier_spending_stops_a_clear_pass_on_a_large_suite_sooner() -> None:
+    # a careful adapter on 960 items (1% of items forgotten, 1% gained): O'Brien-Fleming spends
+    # almost nothing at the first looks; Hwang-Shih-DeCani (gamma -2) stops at about two thirds the items
+    draw = lambda rng, n: _binary_pairs(rng, n, 0.01, 0.01)  # noqa: E731
+    obf = _simulate(draw, ACC, 0.05, 40, 960, seed=6)
+    hsd = _simulate(draw, ACC, 0.05, 40, 960, seed=6, settings=KEEP_POWER[1])
+    assert obf["sequential"] == hsd["sequential"] == 1.0
+    assert hsd["items"] < 0.8 * obf["items"]
 
 
 def test_clear_answers_stop_early() -> None:

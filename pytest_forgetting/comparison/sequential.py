@@ -4,7 +4,7 @@ After each chunk (a *look*) the capability is decided if the evidence already me
 promised error rates; otherwise the next chunk is scored. The design is group-sequential
 (:mod:`pytest_forgetting.comparison.stats.sequential`): the suite's size is known, looks fall
 at fixed item counts, and the level ``alpha`` is spent over the looks with the Lan-DeMets
-O'Brien-Fleming-type function, so over all looks together
+O'Brien-Fleming-type function (or another chosen spending function), so over all looks together
 
 * a tuned model that dropped by the tolerance or more passes with probability at most
   ``alpha`` (the same guarantee as the fixed-sample non-inferiority test), and
@@ -60,7 +60,7 @@ class SequentialSettings:
     Attributes:
         enabled: score in chunks and stop once decided (False: every item, today's test).
         seed: the scoring order's seed (mixed with the suite's fingerprint).
-        spending: the alpha-spending function (``obrien-fleming`` or ``pocock``).
+        spending: the alpha-spending function (``obrien-fleming``, ``hwang-shih-decani`` or ``pocock``).
         min_look, max_looks: the fewest items of an interim look (and of each chunk) and the
             most looks per suite; ``generation_*`` the same for generation suites.
     """
@@ -82,6 +82,17 @@ def parse_sequential(value: object) -> bool:
     if text in ("off", "false", "no", "0"):
         return False
     raise ForgettingError(f"sequential verdicts {value!r}: expected on or off")
+
+
+def parse_spending(value: object) -> str:
+    """An alpha-spending function's name for ``--forgetting-sequential-spending``; one line otherwise."""
+    from pytest_forgetting.comparison.stats.sequential import SPENDING_FUNCTIONS
+
+    text = str(value).strip().lower()
+    if text not in SPENDING_FUNCTIONS:
+        raise ForgettingError(f"sequential spending {value!r}: expected {', '.join(SPENDING_FUNCTIONS[:-1])} "
+                              f"or {SPENDING_FUNCTIONS[-1]}")
+    return text
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,11 @@ Spending functions (one-sided):
 * ``obrien-fleming`` (default): ``alpha(t) = 2 - 2 Phi(z_{1 - alpha/2} / sqrt(t))``, the
   Lan-DeMets O'Brien-Fleming type. It spends almost nothing early, so the last look's
   boundary stays close to the fixed-sample ``z_{1 - alpha}``.
+* ``hwang-shih-decani``: ``alpha(t) = alpha (1 - e^{-gamma t}) / (1 - e^{-gamma})`` with
+  ``gamma = -2`` (Hwang, Shih & DeCani 1990, "Group sequential designs using a family of type I
+  error probability spending functions", Statistics in Medicine 9:1439-1445), between the
+  two: ``gamma = -4`` is close to O'Brien-Fleming, ``gamma = 1`` to Pocock. It spends enough
+  at the first looks to stop a clear case there, for a little power at the last look.
 * ``pocock``: ``alpha(t) = alpha ln(1 + (e - 1) t)``: earlier stops, a stricter last look.
 
 The boundaries are *non-binding* in use: stopping for the opposite conclusion (futility) at
@@ -36,7 +41,9 @@ from scipy import optimize, stats
 
 from pytest_forgetting.comparison.stats._common import _check_alpha
 
-SPENDING_FUNCTIONS = ("obrien-fleming", "pocock")
+SPENDING_FUNCTIONS = ("obrien-fleming", "hwang-shih-decani", "pocock")
+#: The Hwang-Shih-DeCani function's ``gamma`` (negative: more of ``alpha`` kept for later looks).
+HSD_GAMMA = -2.0
 #: Boundaries are capped here: a look allowed (almost) no level cannot reject.
 MAX_Z = 8.0
 #: Grid points per look of the numerical integration (trapezoid rule).
@@ -54,6 +61,8 @@ def spent(t: float, alpha: float, spending: str = "obrien-fleming") -> float:
         return 0.0
     if spending == "obrien-fleming":
         return float(2.0 * stats.norm.sf(stats.norm.isf(alpha / 2.0) / math.sqrt(t)))
+    if spending == "hwang-shih-decani":
+        return float(alpha * math.expm1(-HSD_GAMMA * t) / math.expm1(-HSD_GAMMA))
     return float(alpha * math.log(1.0 + (math.e - 1.0) * t))
 
 
