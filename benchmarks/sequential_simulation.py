@@ -1,6 +1,6 @@
 """Sequential verdicts by simulation: error rates and the share of items scored, at several true deltas.
 
-    python benchmarks/sequential_simulation.py [--reps 400] [--items 300] [--tolerance 0.05]
+    python benchmarks/sequential_simulation.py [--reps 400] [--items 300] [--tolerance 0.05] [--spending pocock]
 
 Paired 0/1 correctness per item (75% of items right for both models; P(forgotten) and
 P(gained) set the true delta = gained - forgotten, discordance 10% around delta 0). Each
@@ -20,6 +20,7 @@ import numpy as np
 
 from pytest_forgetting.comparison.decision import resolve_decision
 from pytest_forgetting.comparison.sequential import SequentialSettings, decide_sequentially, plan_looks
+from pytest_forgetting.comparison.stats.sequential import SPENDING_FUNCTIONS
 from pytest_forgetting.comparison.verdict import blank_result, decide
 from pytest_forgetting.scoring.metrics import ACC
 
@@ -43,10 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=400)
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument("--spending", choices=SPENDING_FUNCTIONS, default="obrien-fleming")
     args = parser.parse_args(argv)
-    decision, on = resolve_decision(tolerance=args.tolerance), SequentialSettings(enabled=True)
+    decision, on = resolve_decision(tolerance=args.tolerance), SequentialSettings(enabled=True, spending=args.spending)
     template = blank_result(capability="sim", suite="sim", metric="acc")
-    print(f"{args.items} items, tolerance {args.tolerance}, alpha 0.05, {args.reps} replications each")
+    print(f"{args.items} items, tolerance {args.tolerance}, alpha 0.05, {args.spending} spending, {args.reps} replications each")
     print(f"{'true delta':>10}  {'pass, sequential':>16}  {'pass, fixed':>11}  {'items scored':>12}")
     for delta, (forgotten, gained) in SCENARIOS.items():
         rng = np.random.default_rng(round(1000 * (delta + 1)))
