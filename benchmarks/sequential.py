@@ -1,6 +1,7 @@
 """Sequential verdicts: wall time and items scored on the example suites, and time to verdict against lm-eval.
 
-    python benchmarks/sequential.py [--adapters careful,aggressive] [--lm-eval] [--large N] [--skip-example-suites] [--out FILE]
+    python benchmarks/sequential.py [--adapters careful,aggressive] [--lm-eval] [--large N] [--skip-example-suites]
+        [--spending obrien-fleming,hwang-shih-decani] [--out FILE]
 
 Everything runs one after another in fresh processes, on the embedded SmolLM2-135M-Instruct,
 float32 on CPU, no result cache (``--no-forgetting-cache``):
@@ -12,6 +13,7 @@ float32 on CPU, no result cache (``--no-forgetting-cache``):
   - **cold, on**: ``--forgetting-sequential=on``, base and tuned scored look by look;
   - **pre-merge, on**: the base read from that baseline (what an adapter repo's CI does),
     sequential verdicts on;
+  - the two runs with sequential verdicts once per spending function ``--spending`` names;
 
   and prints the wall times, the ratios to the cold run (targets: cold on <= 0.5x,
   pre-merge on <= 0.3x), every capability's verdict in each run (which must agree), and the
@@ -83,29 +85,40 @@ def pytest_run(adapter: Path, workdir: Path, label: str, *extra: str, tests: tup
     return {"seconds": round(seconds, 1), "exit": done.returncode, "capabilities": capabilities, "tests": tests}
 
 
-def example_suites(adapter_name: str, workdir: Path) -> dict:
+def on_flags(spending: str) -> tuple[str, ...]:
+    """The flags of a run with sequential verdicts spending alpha as ``spending``."""
+    return "--forgetting-sequential=on", f"--forgetting-sequential-spending={spending}"
+
+
+def example_suites(adapter_name: str, workdir: Path, spendings: list[str]) -> dict:
     adapter, baseline = ADAPTERS / adapter_name, workdir / f"{adapter_name}-baseline"
     cold_off = pytest_run(adapter, workdir, f"{adapter_name}-cold-off", "--forgetting-sequential=off",
                           f"--forgetting-baseline={baseline}", "--forgetting-update-baseline")
-    cold_on = pytest_run(adapter, workdir, f"{adapter_name}-cold-on", "--forgetting-sequential=on")
-    premerge_on = pytest_run(adapter, workdir, f"{adapter_name}-premerge-on", "--forgetting-sequential=on",
-                             f"--forgetting-baseline={baseline}")
-    runs = {"cold, off": cold_off, "cold, on": cold_on, "pre-merge, on": premerge_on}
+    runs = {"cold, off": cold_off}
+    for spending in spendings:
+        runs[f"cold, on, {spending}"] = pytest_run(adapter, workdir, f"{adapter_name}-cold-on-{spending}",
+                                                   *on_flags(spending))
+        runs[f"pre-merge, on, {spending}"] = pytest_run(adapter, workdir, f"{adapter_name}-premerge-on-{spending}",
+                                                        *on_flags(spending), f"--forgetting-baseline={baseline}")
     same = all(run["capabilities"][c]["verdict"] == v["verdict"] for run in runs.values()
                for c, v in cold_off["capabilities"].items())
     print(f"\n== {adapter_name}: verdicts {'identical in every run' if same else 'DIFFER'}")
     for label, run in runs.items():
-        print(f"  {label:<14} {run['seconds']:7.1f} s  {run['seconds'] / cold_off['seconds']:.2f}x of cold, off")
-    print(f"  {'capability':<31}{'verdict':<8}{'cold, on':>12}{'pre-merge, on':>16}")
+        print(f"  {label:<36} {run['seconds']:7.1f} s  {run['seconds'] / cold_off['seconds']:.2f}x of cold, off")
+    on_runs = [label for label in runs if label != "cold, off"]
+    print(f"  items decided on: {', '.join(f'({i + 1}) {label}' for i, label in enumerate(on_runs))}")
+    print(f"  {'capability':<31}{'verdict':<8}" + "".join(f"{f'({i + 1})':>12}" for i in range(len(on_runs))))
     for capability, off in sorted(cold_off["capabilities"].items()):
-        on, pre = cold_on["capabilities"][capability], premerge_on["capabilities"][capability]
-        print(f"  {capability:<31}{off['verdict']:<8}{on['n']:>6} of {on['of']:<4}{pre['n']:>9} of {pre['of']:<4}")
-    print(f"  {'test':<46}{'cold, off':>10}{'cold, on':>10}{'pre-merge, on':>15}  (seconds)")
+        cells = "".join(f"{runs[label]['capabilities'][capability]['n']:>12}" for label in on_runs)
+        print(f"  {capability:<31}{off['verdict']:<8}{cells}  of {off['of']}")
+    print(f"  {'test (seconds)':<46}{'cold, off':>10}" + "".join(f"{f'({i + 1})':>8}" for i in range(len(on_runs))))
     for test, off_s in cold_off["tests"].items():
-        print(f"  {test:<46}{off_s:>10.1f}{cold_on['tests'].get(test, 0):>10.1f}{premerge_on['tests'].get(test, 0):>15.1f}")
-    seen = sum(c["n"] for c in cold_on["capabilities"].values())
-    total = sum(c["of"] for c in cold_on["capabilities"].values())
-    print(f"  items decided on (cold, on): {seen} of {total} ({seen / total:.2f})")
+        cells = "".join(f"{runs[label]['tests'].get(test, 0):>8.1f}" for label in on_runs)
+        print(f"  {test:<46}{off_s:>10.1f}{cells}")
+    for spending in spendings:
+        on = runs[f"cold, on, {spending}"]["capabilities"].values()
+        seen, total = sum(c["n"] for c in on), sum(c["of"] for c in on)
+        print(f"  items decided on (cold, on, {spending}): {seen} of {total} ({seen / total:.2f})")
     floor = information_floor(cold_off)
     print(f"  information floor (fewest items any level-alpha test needs for each verdict, time scaled by items):"
           f" {floor['seconds']:.1f} s, {floor['seconds'] / cold_off['seconds']:.2f}x of cold, off")
@@ -149,16 +162,16 @@ def information_floor(cold_off: dict) -> dict:
     return {"seconds": round(cold_off["seconds"] - saved, 1), "items": items}
 
 
-def lm_eval_comparison(adapter_name: str, workdir: Path) -> dict:
+def lm_eval_comparison(adapter_name: str, workdir: Path, spending: str) -> dict:
     suites = [(str(ROOT / "pytest_forgetting/starter/data/knowledge.jsonl"), False),
               (str(ROOT / "pytest_forgetting/starter/data/language.jsonl"), True),
               (str(ROOT / "example_suites/data/contract_review.jsonl"), False)]
     timings = lm_eval_runs(ADAPTERS / adapter_name, suites)
-    on = pytest_run(ADAPTERS / adapter_name, workdir, f"{adapter_name}-mc-on", "--forgetting-sequential=on",
+    on = pytest_run(ADAPTERS / adapter_name, workdir, f"{adapter_name}-mc-on", *on_flags(spending),
                     tests=tuple(MC_TESTS))
     off = pytest_run(ADAPTERS / adapter_name, workdir, f"{adapter_name}-mc-off", "--forgetting-sequential=off",
                      tests=tuple(MC_TESTS))
-    timings["ours, sequential on"], timings["ours, off"] = on["seconds"], off["seconds"]
+    timings[f"ours, on, {spending}"], timings["ours, off"] = on["seconds"], off["seconds"]
     print(f"\n== time to verdict, {adapter_name}, multiple choice (708 items per model)")
     for label, seconds in timings.items():
         print(f"  {label:<22}{seconds:7.1f} s")
@@ -195,7 +208,7 @@ def lm_eval_runs(adapter: Path, suites: list) -> dict:
     return timings
 
 
-def large_suite(adapter_name: str, workdir: Path, size: int) -> dict:
+def large_suite(adapter_name: str, workdir: Path, size: int, spendings: list[str]) -> dict:
     """The three targets on one suite of ``size`` items (see the module docstring)."""
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
@@ -212,24 +225,31 @@ def large_suite(adapter_name: str, workdir: Path, size: int) -> dict:
     tests = (str(test), f"--rootdir={test.parent}")
     off = pytest_run(adapter, workdir, f"{adapter_name}-large-off", "--forgetting-sequential=off",
                      f"--forgetting-baseline={baseline}", "--forgetting-update-baseline", tests=tests)
-    on = pytest_run(adapter, workdir, f"{adapter_name}-large-on", "--forgetting-sequential=on", tests=tests)
-    pre = pytest_run(adapter, workdir, f"{adapter_name}-large-premerge", "--forgetting-sequential=on",
-                     f"--forgetting-baseline={baseline}", tests=tests)
+    runs = {"cold, off": off}
+    for spending in spendings:
+        runs[f"cold, on, {spending}"] = pytest_run(adapter, workdir, f"{adapter_name}-large-on-{spending}",
+                                                   *on_flags(spending), tests=tests)
+        runs[f"pre-merge, on, {spending}"] = pytest_run(
+            adapter, workdir, f"{adapter_name}-large-premerge-{spending}", *on_flags(spending),
+            f"--forgetting-baseline={baseline}", tests=tests)
     lm_eval = lm_eval_runs(adapter, [(str(data), False)])
     (capability, c_off), = off["capabilities"].items()
-    c_on, c_pre = on["capabilities"][capability], pre["capabilities"][capability]
-    same = c_off["verdict"] == c_on["verdict"] == c_pre["verdict"]
+    same = all(run["capabilities"][capability]["verdict"] == c_off["verdict"] for run in runs.values())
     print(f"\n== {adapter_name}: one suite of {size} items ({capability}); verdict {c_off['verdict']}"
           f"{' in every run' if same else ', runs DIFFER'}")
-    print(f"  cold, off        {off['seconds']:7.1f} s  {size} items per model")
-    print(f"  cold, on         {on['seconds']:7.1f} s  {on['seconds'] / off['seconds']:.2f}x of cold, off (target <= 0.5x);"
-          f" decided after {c_on['n']} of {size}")
-    print(f"  pre-merge, on    {pre['seconds']:7.1f} s  {pre['seconds'] / off['seconds']:.2f}x of cold, off (target <= 0.3x);"
-          f" decided after {c_pre['n']} of {size}")
-    print(f"  lm-eval, both    {lm_eval['lm-eval, both']:7.1f} s  (base {lm_eval['lm-eval base']} s, tuned "
-          f"{lm_eval['lm-eval tuned']} s): {lm_eval['lm-eval, both'] / on['seconds']:.2f}x of ours on (target >= 4x), "
-          f"{lm_eval['lm-eval, both'] / off['seconds']:.2f}x of ours off")
-    return {"runs": {"cold, off": off, "cold, on": on, "pre-merge, on": pre}, "lm-eval": lm_eval, "same_verdicts": same}
+    print(f"  {'cold, off':<36} {off['seconds']:7.1f} s  {size} items per model")
+    for label, run in runs.items():
+        if label == "cold, off":
+            continue
+        target = "0.5x" if label.startswith("cold") else "0.3x"
+        print(f"  {label:<36} {run['seconds']:7.1f} s  {run['seconds'] / off['seconds']:.2f}x of cold, off "
+              f"(target <= {target}); decided after {run['capabilities'][capability]['n']} of {size}")
+    both = lm_eval["lm-eval, both"]
+    print(f"  {'lm-eval, both':<36} {both:7.1f} s  (base {lm_eval['lm-eval base']} s, tuned {lm_eval['lm-eval tuned']} s):"
+          f" {both / off['seconds']:.2f}x of ours off")
+    for spending in spendings:
+        print(f"    {both / runs[f'cold, on, {spending}']['seconds']:.2f}x of ours cold, on, {spending} (target >= 4x)")
+    return {"runs": runs, "lm-eval": lm_eval, "same_verdicts": same}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,8 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lm-eval", action="store_true", help="also time two lm-eval runs against ours")
     parser.add_argument("--skip-example-suites", action="store_true")
     parser.add_argument("--large", type=int, metavar="N", help="also measure the targets on one suite of N items")
+    parser.add_argument("--spending", default="obrien-fleming",
+                        help="comma-separated spending functions to run sequential verdicts with [obrien-fleming]")
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
     args = parser.parse_args(argv)
+    spendings = args.spending.split(",")
     from pytest_forgetting.embedded import ensure_embedded_model
 
     ensure_embedded_model()
@@ -248,11 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.adapters.split(","):
             if not args.skip_example_suites:
-                figures[name] = example_suites(name, workdir)
+                figures[name] = example_suites(name, workdir, spendings)
             if args.lm_eval:
-                figures[f"{name} lm-eval"] = lm_eval_comparison(name, workdir)
+                figures[f"{name} lm-eval"] = lm_eval_comparison(name, workdir, spendings[0])
             if args.large:
-                figures[f"{name} large"] = large_suite(name, workdir, args.large)
+                figures[f"{name} large"] = large_suite(name, workdir, args.large, spendings)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.out:
