@@ -258,8 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lm-eval", action="store_true", help="also time two lm-eval runs against ours")
     parser.add_argument("--skip-example-suites", action="store_true")
     parser.add_argument("--large", type=int, metavar="N", help="also measure the targets on one suite of N items")
-    parser.add_argument("--spending", default="obrien-fleming",
-                        help="comma-separated spending functions to run sequential verdicts with [obrien-fleming]")
+    parser.add_argument("--spending", default="hwang-shih-decani",
+                        help="comma-separated spending functions to run sequential verdicts with [hwang-shih-decani]")
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
     args = parser.parse_args(argv)
     spendings = args.spending.split(",")

@@ -19,7 +19,12 @@ import argparse
 import numpy as np
 
 from pytest_forgetting.comparison.decision import resolve_decision
-from pytest_forgetting.comparison.sequential import SequentialSettings, decide_sequentially, plan_looks
+from pytest_forgetting.comparison.sequential import (
+    DEFAULT_SPENDING,
+    SequentialSettings,
+    decide_sequentially,
+    plan_looks,
+)
 from pytest_forgetting.comparison.stats.sequential import SPENDING_FUNCTIONS
 from pytest_forgetting.comparison.verdict import blank_result, decide
 from pytest_forgetting.scoring.metrics import ACC
@@ -44,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=400)
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--tolerance", type=float, default=0.05)
-    parser.add_argument("--spending", choices=SPENDING_FUNCTIONS, default="obrien-fleming")
+    parser.add_argument("--spending", choices=SPENDING_FUNCTIONS, default=DEFAULT_SPENDING)
     args = parser.parse_args(argv)
     decision, on = resolve_decision(tolerance=args.tolerance), SequentialSettings(enabled=True, spending=args.spending)
     template = blank_result(capability="sim", suite="sim", metric="acc")

@@ -129,9 +129,9 @@ def _new_session(config: pytest.Config, values: list[str], relative_to: Path) ->
 
 def _sequential(config: pytest.Config) -> "SequentialSettings":
     """Sequential verdicts as the command line and ini ask (off unless ``--forgetting-sequential=on``)."""
-    from pytest_forgetting.comparison.sequential import SequentialSettings
+    from pytest_forgetting.comparison.sequential import DEFAULT_SPENDING, SequentialSettings
 
-    spending = settings.get(config, "forgetting_sequential_spending") or "obrien-fleming"
+    spending = settings.get(config, "forgetting_sequential_spending") or DEFAULT_SPENDING
     return SequentialSettings(enabled=bool(settings.get(config, "forgetting_sequential")), spending=spending)
 
 

@@ -157,12 +157,12 @@ OPTIONS = (
             parse_policy),
     _Option("--forgetting-sequential", "forgetting_sequential", "forgetting_sequential",
             "on: score items in a seeded random order, in chunks, and stop a capability once it is decided "
-            "at the promised error rates (group-sequential, O'Brien-Fleming spending); off: every item [off]",
+            "at the promised error rates (group-sequential, alpha spent over the looks); off: every item [off]",
             parse_sequential),
     _Option("--forgetting-sequential-spending", "forgetting_sequential_spending", "forgetting_sequential_spending",
-            "how sequential verdicts spend alpha over the looks: obrien-fleming (stops late, keeps the "
-            "fixed design's power), hwang-shih-decani (gamma -2: stops a clear case sooner for a little power) "
-            "or pocock (soonest, a stricter last look) [obrien-fleming]", parse_spending),
+            "how sequential verdicts spend alpha over the looks: hwang-shih-decani (gamma -2: stops a clear "
+            "case early for a little power), obrien-fleming (stops later, keeps a little more power) or pocock "
+            "(soonest, a much stricter last look) [hwang-shih-decani]", parse_spending),
     _Option("--forgetting-request-concurrency", "forgetting_request_concurrency", "forgetting_request_concurrency",
             "requests in flight at once to a served model (openai:... or openai+http://...) [4]",
             lambda v: parse_count(v, least=1, what="request concurrency")),

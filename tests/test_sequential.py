@@ -27,7 +27,8 @@ from pytest_forgetting.comparison.verdict import blank_result, decide
 from pytest_forgetting.errors import ForgettingError
 from pytest_forgetting.scoring.metrics import ACC, KL, Metric
 
-ON = SequentialSettings(enabled=True)
+ON = SequentialSettings(enabled=True)  # the default spending: Hwang-Shih-DeCani
+OBF = SequentialSettings(enabled=True, spending="obrien-fleming")
 TEMPLATE = blank_result(capability="sim", suite="sim", metric="acc")
 
 
@@ -117,7 +118,7 @@ def _margin(rate: float, reps: int) -> float:
 
 
 #: The spending functions whose power the tests below hold to the fixed design's (Pocock's is lower).
-KEEP_POWER = [ON, SequentialSettings(enabled=True, spending="hwang-shih-decani")]
+KEEP_POWER = [ON, OBF]
 
 
 @pytest.mark.parametrize("settings", KEEP_POWER, ids=lambda s: s.spending)
@@ -146,8 +147,8 @@ def test_earlier_spending_stops_a_clear_pass_on_a_large_suite_sooner() -> None:
     # a careful adapter on 960 items (1% of items forgotten, 1% gained): O'Brien-Fleming spends
     # almost nothing at the first looks; Hwang-Shih-DeCani (gamma -2) stops at about two thirds the items
     draw = lambda rng, n: _binary_pairs(rng, n, 0.01, 0.01)  # noqa: E731
-    obf = _simulate(draw, ACC, 0.05, 40, 960, seed=6)
-    hsd = _simulate(draw, ACC, 0.05, 40, 960, seed=6, settings=KEEP_POWER[1])
+    obf = _simulate(draw, ACC, 0.05, 40, 960, seed=6, settings=OBF)
+    hsd = _simulate(draw, ACC, 0.05, 40, 960, seed=6)
     assert obf["sequential"] == hsd["sequential"] == 1.0
     assert hsd["items"] < 0.8 * obf["items"]
 

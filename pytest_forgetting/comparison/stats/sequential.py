@@ -16,14 +16,15 @@ region (Armitage, McPherson & Rowe 1969), look by look, and each ``c_k`` is solv
 
 Spending functions (one-sided):
 
-* ``obrien-fleming`` (default): ``alpha(t) = 2 - 2 Phi(z_{1 - alpha/2} / sqrt(t))``, the
+* ``obrien-fleming`` (these functions' default): ``alpha(t) = 2 - 2 Phi(z_{1 - alpha/2} / sqrt(t))``, the
   Lan-DeMets O'Brien-Fleming type. It spends almost nothing early, so the last look's
   boundary stays close to the fixed-sample ``z_{1 - alpha}``.
 * ``hwang-shih-decani``: ``alpha(t) = alpha (1 - e^{-gamma t}) / (1 - e^{-gamma})`` with
   ``gamma = -2`` (Hwang, Shih & DeCani 1990, "Group sequential designs using a family of type I
   error probability spending functions", Statistics in Medicine 9:1439-1445), between the
   two: ``gamma = -4`` is close to O'Brien-Fleming, ``gamma = 1`` to Pocock. It spends enough
-  at the first looks to stop a clear case there, for a little power at the last look.
+  at the first looks to stop a clear case there, for a little power at the last look
+  (the default of sequential verdicts: :data:`pytest_forgetting.comparison.sequential.DEFAULT_SPENDING`).
 * ``pocock``: ``alpha(t) = alpha ln(1 + (e - 1) t)``: earlier stops, a stricter last look.
 
 The boundaries are *non-binding* in use: stopping for the opposite conclusion (futility) at
