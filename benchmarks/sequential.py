@@ -85,21 +85,23 @@ def pytest_run(adapter: Path, workdir: Path, label: str, *extra: str, tests: tup
     return {"seconds": round(seconds, 1), "exit": done.returncode, "capabilities": capabilities, "tests": tests}
 
 
-def on_flags(spending: str) -> tuple[str, ...]:
-    """The flags of a run with sequential verdicts spending alpha as ``spending``."""
-    return "--forgetting-sequential=on", f"--forgetting-sequential-spending={spending}"
+def sequential_runs(adapter: Path, workdir: Path, label: str, baseline: Path, spendings: list[str],
+                    tests: tuple[str, ...] = ("example_suites",)) -> dict:
+    """Per spending function, a cold run and a pre-merge run (the base from ``baseline``), sequential verdicts on."""
+    runs = {}
+    for spending in spendings:
+        flags = ("--forgetting-sequential=on", f"--forgetting-sequential-spending={spending}")
+        runs[f"cold, on, {spending}"] = pytest_run(adapter, workdir, f"{label}-cold-on-{spending}", *flags, tests=tests)
+        runs[f"pre-merge, on, {spending}"] = pytest_run(adapter, workdir, f"{label}-premerge-on-{spending}", *flags,
+                                                        f"--forgetting-baseline={baseline}", tests=tests)
+    return runs
 
 
 def example_suites(adapter_name: str, workdir: Path, spendings: list[str]) -> dict:
     adapter, baseline = ADAPTERS / adapter_name, workdir / f"{adapter_name}-baseline"
     cold_off = pytest_run(adapter, workdir, f"{adapter_name}-cold-off", "--forgetting-sequential=off",
                           f"--forgetting-baseline={baseline}", "--forgetting-update-baseline")
-    runs = {"cold, off": cold_off}
-    for spending in spendings:
-        runs[f"cold, on, {spending}"] = pytest_run(adapter, workdir, f"{adapter_name}-cold-on-{spending}",
-                                                   *on_flags(spending))
-        runs[f"pre-merge, on, {spending}"] = pytest_run(adapter, workdir, f"{adapter_name}-premerge-on-{spending}",
-                                                        *on_flags(spending), f"--forgetting-baseline={baseline}")
+    runs = {"cold, off": cold_off, **sequential_runs(adapter, workdir, adapter_name, baseline, spendings)}
     same = all(run["capabilities"][c]["verdict"] == v["verdict"] for run in runs.values()
                for c, v in cold_off["capabilities"].items())
     print(f"\n== {adapter_name}: verdicts {'identical in every run' if same else 'DIFFER'}")
@@ -167,8 +169,8 @@ def lm_eval_comparison(adapter_name: str, workdir: Path, spending: str) -> dict:
               (str(ROOT / "pytest_forgetting/starter/data/language.jsonl"), True),
               (str(ROOT / "example_suites/data/contract_review.jsonl"), False)]
     timings = lm_eval_runs(ADAPTERS / adapter_name, suites)
-    on = pytest_run(ADAPTERS / adapter_name, workdir, f"{adapter_name}-mc-on", *on_flags(spending),
-                    tests=tuple(MC_TESTS))
+    on = pytest_run(ADAPTERS / adapter_name, workdir, f"{adapter_name}-mc-on", "--forgetting-sequential=on",
+                    f"--forgetting-sequential-spending={spending}", tests=tuple(MC_TESTS))
     off = pytest_run(ADAPTERS / adapter_name, workdir, f"{adapter_name}-mc-off", "--forgetting-sequential=off",
                      tests=tuple(MC_TESTS))
     timings[f"ours, on, {spending}"], timings["ours, off"] = on["seconds"], off["seconds"]
@@ -225,13 +227,7 @@ def large_suite(adapter_name: str, workdir: Path, size: int, spendings: list[str
     tests = (str(test), f"--rootdir={test.parent}")
     off = pytest_run(adapter, workdir, f"{adapter_name}-large-off", "--forgetting-sequential=off",
                      f"--forgetting-baseline={baseline}", "--forgetting-update-baseline", tests=tests)
-    runs = {"cold, off": off}
-    for spending in spendings:
-        runs[f"cold, on, {spending}"] = pytest_run(adapter, workdir, f"{adapter_name}-large-on-{spending}",
-                                                   *on_flags(spending), tests=tests)
-        runs[f"pre-merge, on, {spending}"] = pytest_run(
-            adapter, workdir, f"{adapter_name}-large-premerge-{spending}", *on_flags(spending),
-            f"--forgetting-baseline={baseline}", tests=tests)
+    runs = {"cold, off": off, **sequential_runs(adapter, workdir, f"{adapter_name}-large", baseline, spendings, tests)}
     lm_eval = lm_eval_runs(adapter, [(str(data), False)])
     (capability, c_off), = off["capabilities"].items()
     same = all(run["capabilities"][capability]["verdict"] == c_off["verdict"] for run in runs.values())

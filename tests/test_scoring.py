@@ -476,7 +476,6 @@ def test_bounded_padding_ends_an_automatic_batch_at_a_much_shorter_row() -> None
 
 def test_bounded_padding_leaves_multiple_choice_scores_as_they_were(pair, monkeypatch) -> None:
     from pytest_forgetting.backends.hf import batching
-
     from pytest_forgetting.backends.hf.kv import inner
 
     suite = load_suite(MC_ROWS, "multiple_choice")
