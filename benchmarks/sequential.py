@@ -16,8 +16,10 @@ float32 on CPU, no result cache (``--no-forgetting-cache``):
   - the two runs with sequential verdicts once per spending function ``--spending`` names;
 
   and prints the wall times, the ratios to the cold run (targets: cold on <= 0.5x,
-  pre-merge on <= 0.3x), every capability's verdict in each run (which must agree), and the
-  items each capability was decided on.
+  pre-merge on <= 0.3x), every capability's verdict in each run (which must agree), the
+  items each capability was decided on, and the information floor of the cold run and of
+  the pre-merge run (:func:`information_floor`: their times if every capability had stopped
+  at the fewest items any level-alpha test needs).
 * ``--large N``: the three targets on one large suite, where looks pay: N held-out
   clause-reading questions from the adapters' contract generator (``scripts/contract_data.py``,
   a seed no example suite or training run uses), checked as a plain capability (tolerance
@@ -124,6 +126,11 @@ def example_suites(adapter_name: str, workdir: Path, spendings: list[str]) -> di
     floor = information_floor(cold_off)
     print(f"  information floor (fewest items any level-alpha test needs for each verdict, time scaled by items):"
           f" {floor['seconds']:.1f} s, {floor['seconds'] / cold_off['seconds']:.2f}x of cold, off")
+    for spending in spendings:
+        premerge = information_floor(runs[f"pre-merge, on, {spending}"])
+        floor[f"pre-merge, {spending}"] = premerge
+        print(f"  information floor before a merge (the pre-merge run, {spending}, scaled the same way):"
+              f" {premerge['seconds']:.1f} s, {premerge['seconds'] / cold_off['seconds']:.2f}x of cold, off")
     for capability, n in sorted(floor["items"].items()):
         print(f"    {capability:<31}{n:>5} of {cold_off['capabilities'][capability]['of']}")
     return {"runs": runs, "same_verdicts": same, "floor": floor}
@@ -148,20 +155,23 @@ def fewest_items(verdict: str, binary: bool, tolerance: float, alpha: float, siz
     return min(size, math.ceil(math.log(alpha) / math.log(chance)))
 
 
-def information_floor(cold_off: dict) -> dict:
-    """The cold run's wall time if every capability stopped at :func:`fewest_items` (its test's time scaled).
+def information_floor(run: dict) -> dict:
+    """``run``'s wall time if every capability stopped at :func:`fewest_items` (its test's time scaled).
 
-    A lower bound on any sequential procedure's time with these suites and verdicts: start-up
-    and model loading are scaled down with the items too, and no chunking cost is counted.
-    A ``significant`` pass is counted as a shown non-inferiority (without that, it needs no
-    items at all: that policy passes unless a drop is shown).
+    Each test's time is scaled by the floor's items over the items the run scored (all of
+    them in a run without sequential verdicts). Of the cold run without sequential verdicts,
+    a lower bound on any sequential procedure's time with these suites and verdicts; of the
+    pre-merge run, the same for a run with the base read from a baseline (the drift test
+    still runs the base). No chunking cost is counted. A ``significant`` pass is counted as a
+    shown non-inferiority (without that, it needs no items at all: that policy passes unless
+    a drop is shown).
     """
     items, saved = {}, 0.0
-    for capability, c in cold_off["capabilities"].items():
+    for capability, c in run["capabilities"].items():
         n = fewest_items(c["verdict"], c["binary"], c["tolerance_abs"], c["alpha"], c["of"])
         items[capability] = n
-        saved += cold_off["tests"].get(c["test"], 0.0) * (1.0 - n / c["of"])
-    return {"seconds": round(cold_off["seconds"] - saved, 1), "items": items}
+        saved += run["tests"].get(c["test"], 0.0) * max(0.0, 1.0 - n / c["n"])
+    return {"seconds": round(run["seconds"] - saved, 1), "items": items}
 
 
 def lm_eval_comparison(adapter_name: str, workdir: Path, spending: str) -> dict:
