@@ -78,6 +78,36 @@ def test_output_head_runs_only_where_a_score_is_read(pair, monkeypatch) -> None:
         assert c["loglikelihoods"] == pytest.approx(b["loglikelihoods"], **FLOAT32)
 
 
+def test_output_head_reads_a_contiguous_input_in_generation_and_drift(pair, monkeypatch) -> None:
+    """The greedy loop's first pass and drift's teacher-forced pass hand the head position indices:
+    a contiguous copy of the rows' last positions (a sliced view is many times slower on a CPU),
+    with the same outputs and distributions as the slice."""
+    from pytest_forgetting.backends.hf import kv
+
+    tuned = pair[1]
+    head = tuned.shared.model.get_base_model().get_output_embeddings()
+    layouts: list[tuple[int, bool]] = []
+    hook = head.register_forward_hook(lambda module, args, output: layouts.append((args[0].shape[0],
+                                                                                  args[0].is_contiguous())))
+    prompts = ["hot cold big small " * 3 + w for w in ("up", "down left", "right fast slow")]
+    prompt_ids = [tuned.encode(p) for p in prompts]
+    continuations = [tuned.encode(" one two"), tuned.encode(" three"), tuned.encode(" four five six")]
+    try:
+        outputs = tuned.generate(prompts, max_new_tokens=4, batch_size=3)
+        distributions = tuned.continuation_distributions(prompt_ids, continuations, batch_size=3)
+        gathered = list(layouts)
+        monkeypatch.setattr(kv, "last_positions", lambda keep, width, device: keep)  # transformers slices
+        sliced_outputs = tuned.generate(prompts, max_new_tokens=4, batch_size=3)
+        sliced_distributions = tuned.continuation_distributions(prompt_ids, continuations, batch_size=3)
+    finally:
+        hook.remove()
+    assert any(rows == 3 for rows, _ in gathered) and all(contiguous for _, contiguous in gathered)
+    assert not all(contiguous for _, contiguous in layouts[len(gathered):])  # the slice is a strided view
+    assert outputs == sliced_outputs
+    for a, b in zip(distributions, sliced_distributions):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 # -- the prefix shared by a call's prompts, kept across calls (backends/hf/prefix_cache.py) -----------------
 SHOTS = [{"question": "What is 2 + 3?", "choices": ["5", "six"], "answer": 0},
          {"question": "Opposite of hot?", "choices": ["cold", "big"], "answer": 0},

@@ -28,6 +28,7 @@ from typing import Any, Callable, Hashable, Optional, Sequence
 
 import torch
 
+from pytest_forgetting.backends.hf import kv
 from pytest_forgetting.backends.hf.kv import cache_argument as _cache_argument
 from pytest_forgetting.backends.hf.kv import longest_common_prefix
 from pytest_forgetting.backends.hf.kv import inner as _inner  # noqa: F401 - the tests' handle on the model
@@ -199,5 +200,5 @@ def _prefill(
         positions[row, start:] = torch.arange(shared, shared + len(tokens))
     mask = torch.cat([mask.expand(rows, shared), own_mask.to(device)], dim=1)
     output = model(input_ids=input_ids.to(device), attention_mask=mask, position_ids=positions.to(device),
-                   use_cache=True, logits_to_keep=keep, **{cache_name: cache})
+                   use_cache=True, logits_to_keep=kv.last_positions(keep, width, device), **{cache_name: cache})
     return output.logits, cache, mask
