@@ -1,7 +1,7 @@
 """Sequential verdicts: wall time and items scored on the example suites, and time to verdict against lm-eval.
 
     python benchmarks/sequential.py [--adapters careful,aggressive] [--lm-eval] [--large N] [--skip-example-suites]
-        [--spending obrien-fleming,hwang-shih-decani] [--out FILE]
+        [--spending obrien-fleming,hwang-shih-decani] [--bfloat16] [--out FILE]
 
 Everything runs one after another in fresh processes, on the embedded SmolLM2-135M-Instruct,
 float32 on CPU, no result cache (``--no-forgetting-cache``):
@@ -14,6 +14,8 @@ float32 on CPU, no result cache (``--no-forgetting-cache``):
   - **pre-merge, on**: the base read from that baseline (what an adapter repo's CI does),
     sequential verdicts on;
   - the two runs with sequential verdicts once per spending function ``--spending`` names;
+  - with ``--bfloat16``, all of them again with ``--dtype=bfloat16`` (the pre-merge run reading
+    a baseline recorded in bfloat16 by that cold run), their ratios still to float32's cold run;
 
   and prints the wall times, the ratios to the cold run (targets: cold on <= 0.5x,
   pre-merge on <= 0.3x), every capability's verdict in each run (which must agree), the
@@ -88,27 +90,40 @@ def pytest_run(adapter: Path, workdir: Path, label: str, *extra: str, tests: tup
 
 
 def sequential_runs(adapter: Path, workdir: Path, label: str, baseline: Path, spendings: list[str],
-                    tests: tuple[str, ...] = ("example_suites",)) -> dict:
-    """Per spending function, a cold run and a pre-merge run (the base from ``baseline``), sequential verdicts on."""
+                    tests: tuple[str, ...] = ("example_suites",), extra: tuple[str, ...] = (),
+                    suffix: str = "") -> dict:
+    """Per spending function, a cold run and a pre-merge run (the base from ``baseline``), sequential verdicts on.
+
+    ``extra``: more pytest options for both (``--dtype=bfloat16``); ``suffix`` ends their labels.
+    """
     runs = {}
     for spending in spendings:
-        flags = ("--forgetting-sequential=on", f"--forgetting-sequential-spending={spending}")
-        runs[f"cold, on, {spending}"] = pytest_run(adapter, workdir, f"{label}-cold-on-{spending}", *flags, tests=tests)
-        runs[f"pre-merge, on, {spending}"] = pytest_run(adapter, workdir, f"{label}-premerge-on-{spending}", *flags,
-                                                        f"--forgetting-baseline={baseline}", tests=tests)
+        flags = ("--forgetting-sequential=on", f"--forgetting-sequential-spending={spending}", *extra)
+        name = f"{label}-{spending}{suffix.replace(', ', '-')}"
+        runs[f"cold, on, {spending}{suffix}"] = pytest_run(adapter, workdir, f"{name}-cold-on", *flags, tests=tests)
+        runs[f"pre-merge, on, {spending}{suffix}"] = pytest_run(adapter, workdir, f"{name}-premerge-on", *flags,
+                                                                f"--forgetting-baseline={baseline}", tests=tests)
     return runs
 
 
-def example_suites(adapter_name: str, workdir: Path, spendings: list[str]) -> dict:
+def example_suites(adapter_name: str, workdir: Path, spendings: list[str], bfloat16: bool = False) -> dict:
     adapter, baseline = ADAPTERS / adapter_name, workdir / f"{adapter_name}-baseline"
     cold_off = pytest_run(adapter, workdir, f"{adapter_name}-cold-off", "--forgetting-sequential=off",
                           f"--forgetting-baseline={baseline}", "--forgetting-update-baseline")
     runs = {"cold, off": cold_off, **sequential_runs(adapter, workdir, adapter_name, baseline, spendings)}
+    if bfloat16:  # the same in bfloat16, its baseline recorded in bfloat16 (a baseline keeps its dtype)
+        bf16 = ("--dtype=bfloat16",)
+        baseline = workdir / f"{adapter_name}-baseline-bfloat16"
+        runs["cold, off, bfloat16"] = pytest_run(adapter, workdir, f"{adapter_name}-cold-off-bfloat16", *bf16,
+                                                 "--forgetting-sequential=off", f"--forgetting-baseline={baseline}",
+                                                 "--forgetting-update-baseline")
+        runs.update(sequential_runs(adapter, workdir, adapter_name, baseline, spendings, extra=bf16,
+                                    suffix=", bfloat16"))
     same = all(run["capabilities"][c]["verdict"] == v["verdict"] for run in runs.values()
                for c, v in cold_off["capabilities"].items())
     print(f"\n== {adapter_name}: verdicts {'identical in every run' if same else 'DIFFER'}")
     for label, run in runs.items():
-        print(f"  {label:<36} {run['seconds']:7.1f} s  {run['seconds'] / cold_off['seconds']:.2f}x of cold, off")
+        print(f"  {label:<44} {run['seconds']:7.1f} s  {run['seconds'] / cold_off['seconds']:.2f}x of cold, off")
     on_runs = [label for label in runs if label != "cold, off"]
     print(f"  items decided on: {', '.join(f'({i + 1}) {label}' for i, label in enumerate(on_runs))}")
     print(f"  {'capability':<31}{'verdict':<8}" + "".join(f"{f'({i + 1})':>12}" for i in range(len(on_runs))))
@@ -266,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", type=int, metavar="N", help="also measure the targets on one suite of N items")
     parser.add_argument("--spending", default="hwang-shih-decani",
                         help="comma-separated spending functions to run sequential verdicts with [hwang-shih-decani]")
+    parser.add_argument("--bfloat16", action="store_true",
+                        help="example suites: the runs again in bfloat16 (--dtype=bfloat16), against float32's cold run")
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
     args = parser.parse_args(argv)
     spendings = args.spending.split(",")
@@ -277,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.adapters.split(","):
             if not args.skip_example_suites:
-                figures[name] = example_suites(name, workdir, spendings)
+                figures[name] = example_suites(name, workdir, spendings, args.bfloat16)
             if args.lm_eval:
                 figures[f"{name} lm-eval"] = lm_eval_comparison(name, workdir, spendings[0])
             if args.large:
