@@ -15,15 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
-import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 DTYPES = ("float32", "bfloat16")
 
 
@@ -37,22 +32,14 @@ def cpu_flags() -> list[str]:
 
 
 def run(adapter: str, dtype: str, sequential: str, workdir: Path, label: str) -> dict:
-    """One cold pytest run of the example suites; its wall time, test times and verdicts."""
-    report = workdir / label
-    command = [sys.executable, "-m", "pytest", "example_suites", "-q", "-p", "no:randomly", "-p", "no:xdist",
-               f"--tuned-model={ROOT / 'example_suites/adapters' / adapter}", "--base-model=embedded",
-               "--no-forgetting-cache", f"--dtype={dtype}", f"--forgetting-sequential={sequential}",
-               f"--forgetting-report={report}", f"--junitxml={report}.xml"]
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=ENV)
-    seconds = time.perf_counter() - started
-    if not (report / "report.json").exists():
-        raise SystemExit(f"the {label} run failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
-    results = json.loads((report / "report.json").read_text())["results"]
-    tests = {case.get("name"): float(case.get("time", 0)) for case in ET.parse(f"{report}.xml").iter("testcase")}
-    return {"seconds": round(seconds, 1), "tests": tests,
-            "verdicts": {r["capability"]: r["verdict"] for r in results},
-            "items": {r["capability"]: r["n"] for r in results}}
+    """One cold pytest run of the example suites (:func:`sequential.pytest_run`); its wall time, test times and verdicts."""
+    from sequential import pytest_run
+
+    done = pytest_run(ROOT / "example_suites/adapters" / adapter, workdir, label, f"--dtype={dtype}",
+                      f"--forgetting-sequential={sequential}")
+    return {"seconds": done["seconds"], "tests": done["tests"],
+            "verdicts": {c: v["verdict"] for c, v in done["capabilities"].items()},
+            "items": {c: v["n"] for c, v in done["capabilities"].items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
